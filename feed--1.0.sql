@@ -1,0 +1,233 @@
+-- feed 1.0: storage and SQL contract.  See docs/api.md for the reference.
+\echo Use "CREATE EXTENSION feed" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- Replicated tables.  Every row that crosses regions carries updated_at and
+-- last_region from day one; ids are region-aware (see src/ids.c).
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE feed.users (
+    user_id     bigint PRIMARY KEY,
+    handle      text NOT NULL,
+    is_private  boolean NOT NULL DEFAULT false,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    last_region smallint NOT NULL DEFAULT 0,
+    CONSTRAINT users_handle_format CHECK (handle ~ '^[A-Za-z0-9_]{1,32}$')
+);
+-- Handles are unique without regard to case: "Alice" and "alice" are one account.
+CREATE UNIQUE INDEX users_handle_key ON feed.users (lower(handle));
+
+CREATE TABLE feed.follows (
+    follower_id bigint NOT NULL REFERENCES feed.users,
+    followee_id bigint NOT NULL REFERENCES feed.users,
+    state       text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    last_region smallint NOT NULL DEFAULT 0,
+    PRIMARY KEY (follower_id, followee_id),
+    CONSTRAINT follows_state_check CHECK (state IN ('active', 'pending')),
+    CONSTRAINT follows_not_self CHECK (follower_id <> followee_id)
+);
+-- Fanout walks an author's followers in follower order; INCLUDE (state) lets
+-- it do so with an index-only scan.
+CREATE INDEX follows_followee_idx ON feed.follows (followee_id, follower_id) INCLUDE (state);
+
+CREATE TABLE feed.blocks (
+    blocker_id  bigint NOT NULL REFERENCES feed.users,
+    blocked_id  bigint NOT NULL REFERENCES feed.users,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    last_region smallint NOT NULL DEFAULT 0,
+    PRIMARY KEY (blocker_id, blocked_id),
+    CONSTRAINT blocks_not_self CHECK (blocker_id <> blocked_id)
+);
+CREATE INDEX blocks_blocked_idx ON feed.blocks (blocked_id, blocker_id);
+
+CREATE TABLE feed.posts (
+    post_id         bigint PRIMARY KEY,
+    author_id       bigint NOT NULL REFERENCES feed.users,
+    repost_of       bigint REFERENCES feed.posts,
+    body            text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    deleted_at      timestamptz,
+    idempotency_key text,
+    last_region     smallint NOT NULL DEFAULT 0,
+    -- A repost has no body of its own; a live original always has one.
+    CONSTRAINT posts_body_shape CHECK (
+        (repost_of IS NULL OR body IS NULL) AND
+        (repost_of IS NOT NULL OR body IS NOT NULL OR deleted_at IS NOT NULL)),
+    CONSTRAINT posts_idempotency_key UNIQUE (author_id, idempotency_key)
+);
+-- An author's timeline, newest first (user_posts and the pull path).
+CREATE INDEX posts_author_idx ON feed.posts (author_id, post_id);
+-- All reposts of an original, in id order (group minimum on the read path).
+CREATE INDEX posts_repost_of_idx ON feed.posts (repost_of, post_id) WHERE repost_of IS NOT NULL;
+-- One live repost per (reposter, original): makes repost idempotent under
+-- concurrency and gives the read path a cheap "did a followee repost it" probe.
+CREATE UNIQUE INDEX posts_live_repost_key ON feed.posts (author_id, repost_of)
+    WHERE repost_of IS NOT NULL AND deleted_at IS NULL;
+
+CREATE TABLE feed.likes (
+    post_id     bigint NOT NULL REFERENCES feed.posts,
+    user_id     bigint NOT NULL REFERENCES feed.users,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    last_region smallint NOT NULL DEFAULT 0,
+    PRIMARY KEY (post_id, user_id)
+);
+CREATE INDEX likes_user_idx ON feed.likes (user_id, post_id);
+
+-- ---------------------------------------------------------------------------
+-- Local (per-region) derived state: never replicated, rebuilt from the tables.
+-- ---------------------------------------------------------------------------
+
+-- The materialised home feed.  entry_id is the delivered post (an original or
+-- a repost), post_id the original it shows, so a page can be grouped without
+-- a join.  Complete above inbox_horizon.horizon, see src/timeline.c.
+CREATE TABLE feed.inbox (
+    user_id  bigint NOT NULL,
+    entry_id bigint NOT NULL,
+    post_id  bigint NOT NULL,
+    PRIMARY KEY (user_id, entry_id)
+) WITH (fillfactor = 90);
+
+-- Every post visible to user_id with an id above horizon is in the inbox, in
+-- a pending fanout job, or by an author in inbox_backfill.  0 when absent.
+CREATE TABLE feed.inbox_horizon (
+    user_id bigint PRIMARY KEY,
+    horizon bigint NOT NULL
+);
+
+-- Transactional outbox: written by publish/repost in the author's
+-- transaction, consumed in batches of followers; next_follower is the resume
+-- point, so a crash never repeats or skips a batch.
+CREATE TABLE feed.fanout_jobs (
+    job_id        bigserial PRIMARY KEY,
+    post_id       bigint NOT NULL,
+    orig_id       bigint NOT NULL,
+    author_id     bigint NOT NULL,
+    next_follower bigint NOT NULL DEFAULT 0,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX fanout_jobs_author_idx ON feed.fanout_jobs (author_id, post_id);
+
+-- A follow that became active: the follower's inbox still lacks the author's
+-- older posts.  Reads pull them until the backfill is applied.
+CREATE TABLE feed.inbox_backfill (
+    user_id    bigint NOT NULL,
+    author_id  bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, author_id)
+);
+
+-- Counters: writers append deltas (no hot row), readers add the pending
+-- deltas to the folded value, wait_idle / workers fold them.
+CREATE TABLE feed.user_counters (
+    user_id         bigint PRIMARY KEY,
+    follower_count  bigint NOT NULL DEFAULT 0,
+    following_count bigint NOT NULL DEFAULT 0,
+    post_count      bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE feed.post_counters (
+    post_id    bigint PRIMARY KEY,
+    like_count bigint NOT NULL DEFAULT 0
+);
+-- kind: 'r' follower_count, 'g' following_count, 'p' post_count, 'l' like_count
+CREATE TABLE feed.counter_deltas (
+    delta_id bigserial PRIMARY KEY,
+    kind     "char" NOT NULL,
+    target   bigint NOT NULL,
+    delta    integer NOT NULL
+);
+CREATE INDEX counter_deltas_target_idx ON feed.counter_deltas (target, kind);
+
+-- ---------------------------------------------------------------------------
+-- SQL contract.  All functions are C, not STRICT: an explicit NULL for an
+-- argument without a default raises 22004 rather than returning NULL.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION feed.create_user(handle text, is_private boolean DEFAULT false)
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_create_user' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.set_private(user_id bigint, is_private boolean)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_set_private' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.follow(follower bigint, followee bigint)
+RETURNS text AS 'MODULE_PATHNAME', 'feed_follow' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.approve_follow(followee bigint, follower bigint)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_approve_follow' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.unfollow(follower bigint, followee bigint)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_unfollow' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.remove_follower(followee bigint, follower bigint)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_remove_follower' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.block(blocker bigint, blocked bigint)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_block' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.unblock(blocker bigint, blocked bigint)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_unblock' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.publish(author bigint, body text, idempotency_key text DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_publish' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.repost(reposter bigint, post_id bigint, idempotency_key text DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_repost' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.edit_post(author bigint, post_id bigint, body text)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_edit_post' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.delete_post(author bigint, post_id bigint)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_delete_post' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.like(user_id bigint, post_id bigint)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_like' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.unlike(user_id bigint, post_id bigint)
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_unlike' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.home(viewer bigint, lim integer DEFAULT 50, before bigint DEFAULT NULL)
+RETURNS TABLE (entry_id bigint, post_id bigint, author_id bigint, reposted_by bigint,
+               body text, created_at timestamptz, like_count bigint)
+AS 'MODULE_PATHNAME', 'feed_home' LANGUAGE C VOLATILE ROWS 50;
+
+CREATE FUNCTION feed.user_posts(viewer bigint, author bigint, lim integer DEFAULT 50,
+                                before bigint DEFAULT NULL)
+RETURNS TABLE (entry_id bigint, post_id bigint, author_id bigint, reposted_by bigint,
+               body text, created_at timestamptz, like_count bigint)
+AS 'MODULE_PATHNAME', 'feed_user_posts' LANGUAGE C VOLATILE ROWS 50;
+
+CREATE FUNCTION feed.user_stats(user_id bigint)
+RETURNS TABLE (follower_count bigint, following_count bigint, post_count bigint)
+AS 'MODULE_PATHNAME', 'feed_user_stats' LANGUAGE C VOLATILE ROWS 1;
+
+CREATE FUNCTION feed.wait_idle(timeout interval DEFAULT '30 s')
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_wait_idle' LANGUAGE C VOLATILE;
+
+-- Decodes an id into its parts; handy for operators and for tests.
+CREATE FUNCTION feed.id_parts(id bigint,
+                              OUT created_at timestamptz, OUT region_id integer, OUT sequence integer)
+RETURNS record AS 'MODULE_PATHNAME', 'feed_id_parts' LANGUAGE C IMMUTABLE STRICT;
+
+-- The tables are written only through the functions above.
+REVOKE ALL ON ALL TABLES IN SCHEMA feed FROM PUBLIC;
+
+-- pg_dump must carry the data of extension tables (backup/restore).
+SELECT pg_catalog.pg_extension_config_dump('feed.users', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.follows', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.posts', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.likes', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.inbox', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.inbox_horizon', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.inbox_backfill', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.fanout_jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.fanout_jobs_job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.user_counters', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.post_counters', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.counter_deltas', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.counter_deltas_delta_id_seq', '');
