@@ -1,0 +1,116 @@
+/*-------------------------------------------------------------------------
+ *
+ * counters.c
+ *	  Counter deltas: folding, and feed.user_stats.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "funcapi.h"
+#include "utils/tuplestore.h"
+
+#include "counters.h"
+#include "feed.h"
+#include "graph.h"
+#include "spi_plans.h"
+#include "validate.h"
+
+PG_FUNCTION_INFO_V1(feed_user_stats);
+
+/*
+ * One statement moves a batch of deltas into the counter tables, so a reader
+ * sees either the deltas or their sum, never both or neither.  The rows are
+ * locked in delta_id order; a concurrent folder waits for them and then
+ * finds them gone, so every delta is folded exactly once.
+ */
+uint64
+feed_counters_fold(int limit)
+{
+	static FeedPlan fold_plan = {
+		"fold_counters",
+		"WITH batch AS (SELECT delta_id FROM feed.counter_deltas ORDER BY delta_id LIMIT $1 FOR UPDATE), "
+		"del AS (DELETE FROM feed.counter_deltas d USING batch WHERE d.delta_id = batch.delta_id "
+		"        RETURNING d.kind, d.target, d.delta), "
+		"u AS (INSERT INTO feed.user_counters AS uc (user_id, follower_count, following_count, post_count) "
+		"      SELECT target, "
+		"             coalesce(sum(delta) FILTER (WHERE kind = 'r'), 0), "
+		"             coalesce(sum(delta) FILTER (WHERE kind = 'g'), 0), "
+		"             coalesce(sum(delta) FILTER (WHERE kind = 'p'), 0) "
+		"      FROM del WHERE kind IN ('r', 'g', 'p') GROUP BY target "
+		"      ON CONFLICT (user_id) DO UPDATE SET "
+		"        follower_count = uc.follower_count + excluded.follower_count, "
+		"        following_count = uc.following_count + excluded.following_count, "
+		"        post_count = uc.post_count + excluded.post_count), "
+		"l AS (INSERT INTO feed.post_counters AS pc (post_id, like_count) "
+		"      SELECT target, sum(delta) FROM del WHERE kind = 'l' GROUP BY target "
+		"      ON CONFLICT (post_id) DO UPDATE SET like_count = pc.like_count + excluded.like_count) "
+		"SELECT count(*) FROM del",
+		1, {INT4OID}
+	};
+	Datum		values[1] = {Int32GetDatum(limit)};
+	bool		isnull;
+
+	feed_spi_exec(&fold_plan, values, NULL, false, 0);
+	return (uint64) feed_spi_int64(0, 1, &isnull);
+}
+
+bool
+feed_counters_pending(void)
+{
+	static FeedPlan pending_plan = {
+		"counters_pending",
+		"SELECT EXISTS (SELECT 1 FROM feed.counter_deltas)",
+		0, {InvalidOid}
+	};
+	bool		isnull;
+
+	feed_spi_exec(&pending_plan, NULL, NULL, false, 1);
+	return feed_spi_bool(0, 1, &isnull);
+}
+
+/*
+ * feed.user_stats(user_id bigint)
+ *   -> (follower_count bigint, following_count bigint, post_count bigint)
+ */
+Datum
+feed_user_stats(PG_FUNCTION_ARGS)
+{
+	static FeedPlan stats_plan = {
+		"user_stats",
+		"SELECT coalesce(uc.follower_count, 0) + coalesce(d.r, 0), "
+		"       coalesce(uc.following_count, 0) + coalesce(d.g, 0), "
+		"       coalesce(uc.post_count, 0) + coalesce(d.p, 0) "
+		"FROM (SELECT sum(delta) FILTER (WHERE kind = 'r') AS r, "
+		"             sum(delta) FILTER (WHERE kind = 'g') AS g, "
+		"             sum(delta) FILTER (WHERE kind = 'p') AS p "
+		"      FROM feed.counter_deltas WHERE target = $1 AND kind IN ('r', 'g', 'p')) d "
+		"LEFT JOIN feed.user_counters uc ON uc.user_id = $1",
+		1, {INT8OID}
+	};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		user_id;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	Datum		args[1];
+
+	feed_check_preloaded();
+	user_id = feed_arg_int64(fcinfo, 0, "user_id");
+	SetSingleFuncCall(fcinfo, 0);
+
+	feed_spi_connect();
+	(void) feed_graph_require_user(user_id, "user_id");
+	args[0] = Int64GetDatum(user_id);
+	feed_spi_exec(&stats_plan, args, NULL, true, 1);
+	for (int i = 0; i < 3; i++)
+	{
+		bool		isnull;
+
+		values[i] = Int64GetDatum(feed_spi_int64(0, i + 1, &isnull));
+	}
+	feed_spi_finish();
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}

@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * counters.h
+ *	  Follower, following, post and like counts without hot rows.
+ *
+ * Writers append deltas to feed.counter_deltas in their own statement; no
+ * two writers ever update the same counter row, so a celebrity's follower
+ * count does not serialise its followers.  Readers add the pending deltas
+ * to the folded value, so counts are exact at any time, and folding moves
+ * deltas into feed.user_counters / feed.post_counters.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FEED_COUNTERS_H
+#define FEED_COUNTERS_H
+
+/* SQL expression: exact like count of the original post whose id is X */
+#define FEED_SQL_LIKE_COUNT(X) \
+	"(coalesce((SELECT pc.like_count FROM feed.post_counters pc WHERE pc.post_id = " X "), 0) + " \
+	" coalesce((SELECT sum(cd.delta) FROM feed.counter_deltas cd " \
+	"           WHERE cd.target = " X " AND cd.kind = 'l'), 0))::bigint"
+
+/*
+ * Folds pending deltas, at most `limit` per statement; returns how many were
+ * folded.  Must be connected to SPI.
+ */
+extern uint64 feed_counters_fold(int limit);
+
+/* Are there deltas left to fold?  Must be connected to SPI. */
+extern bool feed_counters_pending(void);
+
+#endif							/* FEED_COUNTERS_H */

@@ -1,0 +1,208 @@
+/*-------------------------------------------------------------------------
+ *
+ * fanout.c
+ *	  Fanout of one job in batches, inbox backfills, feed.wait_idle.
+ *
+ * A batch is one statement: it reads the next `batch_size` active followers
+ * after the job's cursor (in follower order), inserts their inbox rows,
+ * trims some of those inboxes, and either advances the cursor or deletes the
+ * finished job.  Because rows and cursor move together, a crash between
+ * batches resumes at the next batch with no duplicate and no gap.
+ *
+ * Inboxes are capped at about feed.inbox_max entries.  Counting every inbox
+ * on every delivery would cost more than the delivery, so each delivery
+ * trims its recipient with probability 1/FEED_TRIM_EVERY (deterministic on
+ * (user, entry)); trimmed entries move the user's horizon up, and reads pull
+ * what lies below the horizon from the tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "miscadmin.h"
+#include "utils/timestamp.h"
+
+#include "counters.h"
+#include "fanout.h"
+#include "feed.h"
+#include "spi_plans.h"
+
+PG_FUNCTION_INFO_V1(feed_wait_idle);
+
+#define FEED_TRIM_EVERY		32
+#define FEED_FOLD_BATCH		10000
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/*
+ * CTE fragment: "tr" = recipients in "rcpt(user_id)" picked for trimming
+ * given the delivered entry $E, with the id of their newest entry beyond the
+ * cap ($CAP); everything at or below it goes, and the horizon follows.
+ */
+#define SQL_TRIM(E, CAP) \
+	"tr AS (SELECT r.user_id, " \
+	"              (SELECT i.entry_id FROM feed.inbox i WHERE i.user_id = r.user_id " \
+	"               ORDER BY i.entry_id DESC OFFSET " CAP " LIMIT 1) AS cut " \
+	"       FROM rcpt r WHERE ((r.user_id # " E ") & " STR(FEED_TRIM_EVERY - 1) ") = 0), " \
+	"trd AS (DELETE FROM feed.inbox i USING tr " \
+	"        WHERE i.user_id = tr.user_id AND i.entry_id <= tr.cut), " \
+	"trh AS (INSERT INTO feed.inbox_horizon AS h (user_id, horizon) " \
+	"        SELECT user_id, cut FROM tr WHERE cut IS NOT NULL " \
+	"        ON CONFLICT (user_id) DO UPDATE SET horizon = greatest(h.horizon, excluded.horizon)) "
+
+bool
+feed_fanout_run_batch(int batch_size, int inbox_max)
+{
+	/* FOR UPDATE (no SKIP LOCKED): wait_idle must wait for a job in flight */
+	static FeedPlan claim_plan = {
+		"fanout_claim",
+		"SELECT j.job_id, j.post_id, j.orig_id, j.author_id, j.next_follower, "
+		"       p.deleted_at IS NOT NULL "
+		"FROM feed.fanout_jobs j JOIN feed.posts p ON p.post_id = j.post_id "
+		"ORDER BY j.job_id LIMIT 1 FOR UPDATE OF j",
+		0, {InvalidOid}
+	};
+	static FeedPlan drop_plan = {
+		"fanout_drop",
+		"DELETE FROM feed.fanout_jobs WHERE job_id = $1",
+		1, {INT8OID}
+	};
+	static FeedPlan batch_plan = {
+		"fanout_batch",
+		"WITH rcpt AS (SELECT follower_id AS user_id FROM feed.follows "
+		"              WHERE followee_id = $3 AND follower_id > $4 AND state = 'active' "
+		"              ORDER BY follower_id LIMIT $5), "
+		"ins AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) "
+		"        SELECT user_id, $1, $2 FROM rcpt ON CONFLICT DO NOTHING), "
+		SQL_TRIM("$1", "$7") ", "
+		"n AS (SELECT count(*) AS cnt, max(user_id) AS last FROM rcpt), "
+		"adv AS (UPDATE feed.fanout_jobs SET next_follower = n.last FROM n "
+		"        WHERE job_id = $6 AND n.cnt = $5), "
+		"fin AS (DELETE FROM feed.fanout_jobs USING n WHERE job_id = $6 AND n.cnt < $5) "
+		"SELECT cnt FROM n",
+		7, {INT8OID, INT8OID, INT8OID, INT8OID, INT4OID, INT8OID, INT4OID}
+	};
+	Datum		values[7];
+	bool		isnull;
+	int64		job_id;
+
+	if (feed_spi_exec(&claim_plan, NULL, NULL, false, 1) == 0)
+		return false;
+
+	job_id = feed_spi_int64(0, 1, &isnull);
+	if (feed_spi_bool(0, 6, &isnull))
+	{
+		/* deleted before it reached its followers: nothing to deliver */
+		values[0] = Int64GetDatum(job_id);
+		feed_spi_exec(&drop_plan, values, NULL, false, 0);
+		return true;
+	}
+	values[0] = Int64GetDatum(feed_spi_int64(0, 2, &isnull));	/* entry */
+	values[1] = Int64GetDatum(feed_spi_int64(0, 3, &isnull));	/* original */
+	values[2] = Int64GetDatum(feed_spi_int64(0, 4, &isnull));	/* author */
+	values[3] = Int64GetDatum(feed_spi_int64(0, 5, &isnull));	/* cursor */
+	values[4] = Int32GetDatum(batch_size);
+	values[5] = Int64GetDatum(job_id);
+	values[6] = Int32GetDatum(inbox_max);
+	feed_spi_exec(&batch_plan, values, NULL, false, 0);
+	return true;
+}
+
+/*
+ * A follow became active: copy the author's posts above the follower's
+ * horizon into the inbox.  At most inbox_max of them; if the author has more,
+ * the horizon rises to just below the oldest one copied, so that the inbox
+ * stays complete above the horizon and deeper reads pull.
+ */
+bool
+feed_fanout_run_backfill(int inbox_max)
+{
+	static FeedPlan claim_plan = {
+		"backfill_claim",
+		"SELECT user_id, author_id FROM feed.inbox_backfill "
+		"ORDER BY created_at, user_id, author_id LIMIT 1 FOR UPDATE",
+		0, {InvalidOid}
+	};
+	static FeedPlan backfill_plan = {
+		"backfill",
+		"WITH h AS (SELECT coalesce((SELECT horizon FROM feed.inbox_horizon WHERE user_id = $1), 0) AS hz), "
+		"src AS (SELECT p.post_id, coalesce(p.repost_of, p.post_id) AS orig FROM feed.posts p, h "
+		"        WHERE p.author_id = $2 AND p.post_id > h.hz AND p.deleted_at IS NULL "
+		"        ORDER BY p.post_id DESC LIMIT $3), "
+		"ins AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) "
+		"        SELECT $1, post_id, orig FROM src ON CONFLICT DO NOTHING), "
+		"hz AS (INSERT INTO feed.inbox_horizon AS ih (user_id, horizon) "
+		"       SELECT $1, min(post_id) - 1 FROM src HAVING count(*) = $3 "
+		"       ON CONFLICT (user_id) DO UPDATE SET horizon = greatest(ih.horizon, excluded.horizon)), "
+		"del AS (DELETE FROM feed.inbox_backfill WHERE user_id = $1 AND author_id = $2) "
+		"SELECT count(*) FROM src",
+		3, {INT8OID, INT8OID, INT4OID}
+	};
+	Datum		values[3];
+	bool		isnull;
+
+	if (feed_spi_exec(&claim_plan, NULL, NULL, false, 1) == 0)
+		return false;
+	values[0] = Int64GetDatum(feed_spi_int64(0, 1, &isnull));
+	values[1] = Int64GetDatum(feed_spi_int64(0, 2, &isnull));
+	values[2] = Int32GetDatum(inbox_max);
+	feed_spi_exec(&backfill_plan, values, NULL, false, 0);
+	return true;
+}
+
+/*
+ * feed.wait_idle(timeout interval DEFAULT '30 s') -> boolean
+ *
+ * With no background workers (1.0), applies all pending work in the caller:
+ * inbox backfills, fanout jobs batch by batch, counter deltas.  Returns true
+ * when none is left, false if the timeout came first (what was applied stays
+ * applied when the caller commits).
+ */
+Datum
+feed_wait_idle(PG_FUNCTION_ARGS)
+{
+	Interval   *timeout;
+	int64		timeout_us;
+	TimestampTz deadline;
+	bool		idle = false;
+
+	feed_check_preloaded();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"timeout\" must not be NULL")));
+	timeout = PG_GETARG_INTERVAL_P(0);
+	timeout_us = timeout->time +
+		(int64) timeout->day * USECS_PER_DAY +
+		(int64) timeout->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (timeout_us < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must not be negative")));
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_us / 1000);
+
+	feed_spi_connect();
+	for (;;)
+	{
+		bool		worked = false;
+
+		CHECK_FOR_INTERRUPTS();
+		worked |= feed_fanout_run_backfill(feed_inbox_max);
+		if (!worked)
+			worked |= feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max);
+		if (!worked)
+			worked |= feed_counters_fold(FEED_FOLD_BATCH) > 0;
+		if (!worked)
+		{
+			idle = true;
+			break;
+		}
+		if (GetCurrentTimestamp() >= deadline)
+			break;
+	}
+	feed_spi_finish();
+
+	PG_RETURN_BOOL(idle);
+}

@@ -1,0 +1,144 @@
+/*-------------------------------------------------------------------------
+ *
+ * feed.c
+ *	  Entry point: settings, shared-memory hooks, the preload check.
+ *
+ * _PG_init stays short: one init call per module that needs one.  Later
+ * modules (workers, cache, rate limits) hook in here the same way.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+
+#include "feed.h"
+#include "ids.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+int			feed_region_id = 0;
+char	   *feed_database = NULL;
+int			feed_max_body_bytes = 4096;
+int			feed_max_page = 200;
+int			feed_inbox_max = 800;
+int			feed_fanout_batch_size = 1000;
+int			feed_debug_clock_offset_ms = 0;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void feed_shmem_request(void);
+static void feed_shmem_startup(void);
+static void feed_define_gucs(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * Loaded by CREATE EXTENSION or a function call without preload: do
+	 * nothing, so the functions can raise the preload error themselves (as
+	 * pg_stat_statements does) instead of failing at load time.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	feed_define_gucs();
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = feed_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = feed_shmem_startup;
+}
+
+static void
+feed_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	feed_ids_shmem_request();
+}
+
+static void
+feed_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	feed_ids_shmem_startup();
+}
+
+void
+feed_check_preloaded(void)
+{
+	if (!feed_ids_attached())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feed must be loaded via shared_preload_libraries"),
+				 errhint("Add 'feed' to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static void
+feed_define_gucs(void)
+{
+	DefineCustomIntVariable("feed.region_id",
+							"Region id stamped into every id and row this server writes.",
+							"Each region of a multi-region deployment needs a distinct value.",
+							&feed_region_id,
+							0, 0, FEED_ID_MAX_REGION,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("feed.database",
+							   "Database in which feed's background workers run.",
+							   NULL,
+							   &feed_database,
+							   "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.max_body_bytes",
+							"Largest post body accepted, in bytes.",
+							NULL,
+							&feed_max_body_bytes,
+							4096, 1, 1024 * 1024,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.max_page",
+							"Largest page size accepted by feed.home and feed.user_posts.",
+							NULL,
+							&feed_max_page,
+							200, 1, 10000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.inbox_max",
+							"Entries kept per materialised inbox; older entries are read by pull.",
+							NULL,
+							&feed_inbox_max,
+							800, 10, 100000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.fanout_batch_size",
+							"Followers written per fanout batch.",
+							NULL,
+							&feed_fanout_batch_size,
+							1000, 1, 100000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.debug_clock_offset_ms",
+							"Testing only: shifts the clock read by the id generator.",
+							"Lets tests step the clock backwards to prove that ids never go back.",
+							&feed_debug_clock_offset_ms,
+							0, PG_INT32_MIN + 1, PG_INT32_MAX,
+							PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("feed");
+}

@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * feed.h
+ *	  Settings and checks shared by every module of the feed extension.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FEED_H
+#define FEED_H
+
+#include "postgres.h"
+#include "fmgr.h"
+
+/* GUCs, see docs/configuration.md */
+extern int	feed_region_id;
+extern char *feed_database;
+extern int	feed_max_body_bytes;
+extern int	feed_max_page;
+extern int	feed_inbox_max;
+extern int	feed_fanout_batch_size;
+extern int	feed_debug_clock_offset_ms;
+
+/*
+ * Every SQL-callable function starts here: without shared_preload_libraries
+ * there is no shared memory for ids, so nothing may run.
+ */
+extern void feed_check_preloaded(void);
+
+#endif							/* FEED_H */
