@@ -97,8 +97,9 @@ for suite in "${suites[@]}"; do
 	fi
 	echo "==== $suite: $n test file(s)"
 	start=${EPOCHREALTIME/[.,]/}
-	runuser -u postgres -- env TMPDIR="$stage/tmp" \
-		make --no-print-directory -C "$stage" "test-$suite" </dev/null 2>&1 |
+	# cd first: postgres may not be allowed into the tree (0700 parent).
+	(cd "$stage" && runuser -u postgres -- env TMPDIR="$stage/tmp" \
+		make --no-print-directory -C "$stage" "test-$suite" </dev/null 2>&1) |
 		tee "$stage/$suite.log"
 	rc=${PIPESTATUS[0]}
 	ms=$(( (${EPOCHREALTIME/[.,]/} - start) / 1000 ))
