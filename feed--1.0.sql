@@ -60,8 +60,10 @@ CREATE TABLE feed.posts (
         (repost_of IS NOT NULL OR body IS NOT NULL OR deleted_at IS NOT NULL)),
     CONSTRAINT posts_idempotency_key UNIQUE (author_id, idempotency_key)
 );
--- An author's timeline, newest first (user_posts and the pull path).
-CREATE INDEX posts_author_idx ON feed.posts (author_id, post_id);
+-- An author's live posts, newest first (user_posts, backfill and the pull
+-- path).  Partial, so that "newest N live posts of X" is an ordered scan
+-- that stops after N rows, even for authors with a long history.
+CREATE INDEX posts_author_live_idx ON feed.posts (author_id, post_id) WHERE deleted_at IS NULL;
 -- All reposts of an original, in id order (group minimum on the read path).
 CREATE INDEX posts_repost_of_idx ON feed.posts (repost_of, post_id) WHERE repost_of IS NOT NULL;
 -- One live repost per (reposter, original): makes repost idempotent under
