@@ -56,20 +56,6 @@ feed_counters_fold(int limit)
 	return (uint64) feed_spi_int64(0, 1, &isnull);
 }
 
-bool
-feed_counters_pending(void)
-{
-	static FeedPlan pending_plan = {
-		"counters_pending",
-		"SELECT EXISTS (SELECT 1 FROM feed.counter_deltas)",
-		0, {InvalidOid}
-	};
-	bool		isnull;
-
-	feed_spi_exec(&pending_plan, NULL, NULL, false, 1);
-	return feed_spi_bool(0, 1, &isnull);
-}
-
 /*
  * feed.user_stats(user_id bigint)
  *   -> (follower_count bigint, following_count bigint, post_count bigint)

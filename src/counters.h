@@ -26,7 +26,4 @@
  */
 extern uint64 feed_counters_fold(int limit);
 
-/* Are there deltas left to fold?  Must be connected to SPI. */
-extern bool feed_counters_pending(void);
-
 #endif							/* FEED_COUNTERS_H */

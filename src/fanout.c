@@ -152,6 +152,22 @@ feed_fanout_run_backfill(int inbox_max)
 	return true;
 }
 
+static bool
+work_pending(void)
+{
+	static FeedPlan pending_plan = {
+		"work_pending",
+		"SELECT EXISTS (SELECT 1 FROM feed.fanout_jobs) "
+		"    OR EXISTS (SELECT 1 FROM feed.inbox_backfill) "
+		"    OR EXISTS (SELECT 1 FROM feed.counter_deltas)",
+		0, {InvalidOid}
+	};
+	bool		isnull;
+
+	feed_spi_exec(&pending_plan, NULL, NULL, false, 1);
+	return feed_spi_bool(0, 1, &isnull);
+}
+
 /*
  * feed.wait_idle(timeout interval DEFAULT '30 s') -> boolean
  *
@@ -194,7 +210,12 @@ feed_wait_idle(PG_FUNCTION_ARGS)
 			worked |= feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max);
 		if (!worked)
 			worked |= feed_counters_fold(FEED_FOLD_BATCH) > 0;
-		if (!worked)
+		/*
+		 * A claim can come back empty while other work exists (FOR UPDATE
+		 * ... LIMIT 1 skips a row that a concurrent caller deleted while we
+		 * waited for it), so only a plain look at the queues decides.
+		 */
+		if (!worked && !work_pending())
 		{
 			idle = true;
 			break;
