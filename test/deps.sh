@@ -13,7 +13,6 @@ for pkg in "$@"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "deps: installing missing packages: ${missing[*]}"
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=()
 elif command -v sudo >/dev/null 2>&1; then
@@ -24,7 +23,7 @@ else
 	exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
+echo "deps: installing missing packages: ${missing[*]}"
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
