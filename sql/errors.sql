@@ -74,6 +74,8 @@ SELECT feed.follow(NULL, :bob);
 \set VERBOSITY sqlstate
 -- Every argument of every function:
 SELECT feed.create_user(NULL);
+-- is_private has a default, but an explicit NULL is refused like lim and timeout.
+SELECT feed.create_user('nobody', NULL);
 SELECT feed.set_private(NULL, true);
 SELECT feed.set_private(:ann, NULL);
 SELECT feed.follow(:ann, NULL);

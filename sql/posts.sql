@@ -186,6 +186,11 @@ SELECT body, like_count FROM feed.home(:carol) WHERE post_id = :lp;
 SELECT body, reposted_by = :carol AS via_carol, like_count FROM feed.user_posts(:bob, :carol)
 WHERE entry_id = :rp;
 
+-- unlike through the repost takes the like off the original, symmetrically.
+SELECT feed.unlike(:bob, :rp) AS unliked;
+SELECT count(*) AS likes_on_original FROM feed.likes WHERE post_id = :lp AND user_id = :bob;
+SELECT feed.like(:bob, :rp) AS liked;
+
 -- Likes outlive the post's deletion, and unlike still works on a deleted post.
 SELECT feed.delete_post(:alice, :lp) AS deleted;
 SELECT count(*) AS like_rows FROM feed.likes WHERE post_id = :lp;
