@@ -12,9 +12,9 @@ DATA = feed--1.0.sql
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=test/feed.conf
+REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=test/feed.conf --encoding=UTF8 --no-locale
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
-ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/feed.conf
+ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/feed.conf --encoding=UTF8 --no-locale
 TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config

@@ -87,20 +87,23 @@ CREATE INDEX likes_user_idx ON feed.likes (user_id, post_id);
 
 -- The materialised home feed.  entry_id is the delivered post (an original or
 -- a repost), post_id the original it shows, so a page can be grouped without
--- a join.  Complete above inbox_horizon.horizon, see src/timeline.c.
+-- a join.
+--
+-- Each user's inbox also holds one sentinel row with a negative entry_id,
+-- -1 - horizon: every post visible to the user with an id above the horizon
+-- is in the inbox, in a pending fanout job, or by an author in
+-- inbox_backfill.  The sentinel is written only by the extension (at
+-- create_user, moved up by trimming); deleting a user's inbox rows, or any
+-- range below some id, deletes the sentinel with them, and an inbox without
+-- a sentinel is never trusted: reads pull that user's feed from the tables.
+-- So evicting inboxes with a plain DELETE is always safe.
 CREATE TABLE feed.inbox (
     user_id  bigint NOT NULL,
     entry_id bigint NOT NULL,
     post_id  bigint NOT NULL,
     PRIMARY KEY (user_id, entry_id)
 ) WITH (fillfactor = 90);
-
--- Every post visible to user_id with an id above horizon is in the inbox, in
--- a pending fanout job, or by an author in inbox_backfill.  0 when absent.
-CREATE TABLE feed.inbox_horizon (
-    user_id bigint PRIMARY KEY,
-    horizon bigint NOT NULL
-);
+CREATE UNIQUE INDEX inbox_sentinel_key ON feed.inbox (user_id) WHERE entry_id < 0;
 
 -- Transactional outbox: written by publish/repost in the author's
 -- transaction, consumed in batches of followers; next_follower is the resume
@@ -225,7 +228,6 @@ SELECT pg_catalog.pg_extension_config_dump('feed.blocks', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.posts', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.likes', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.inbox', '');
-SELECT pg_catalog.pg_extension_config_dump('feed.inbox_horizon', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.inbox_backfill', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.fanout_jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.fanout_jobs_job_id_seq', '');

@@ -21,7 +21,6 @@ LANGUAGE sql AS $$
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM feed.posts t),
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM feed.likes t),
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM feed.inbox t),
-    (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM feed.inbox_horizon t),
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM feed.inbox_backfill t),
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM feed.fanout_jobs t),
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM feed.user_counters t),

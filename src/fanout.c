@@ -37,20 +37,31 @@ PG_FUNCTION_INFO_V1(feed_wait_idle);
 #define STR(x) STR_(x)
 
 /*
+ * Moves the sentinel of the users in CTE "mv(user_id, horizon)" up to that
+ * horizon.  Only an existing sentinel moves: an inbox without one is not
+ * trusted, and trimming must not make it so.
+ */
+#define SQL_RAISE_HORIZON \
+	"mvh AS (UPDATE feed.inbox i SET entry_id = -1 - mv.horizon FROM mv " \
+	"        WHERE i.user_id = mv.user_id AND i.entry_id < 0 AND i.entry_id > -1 - mv.horizon) "
+
+/*
  * CTE fragment: "tr" = recipients in "rcpt(user_id)" picked for trimming
- * given the delivered entry $E, with the id of their newest entry beyond the
- * cap ($CAP); everything at or below it goes, and the horizon follows.
+ * given the delivered entry E, with the id of their newest entry beyond the
+ * cap CAP; every entry at or below it goes, and the horizon follows.  The
+ * pick hashes (user, entry) because the low bits of ids are a per-
+ * millisecond sequence, mostly zero.
  */
 #define SQL_TRIM(E, CAP) \
 	"tr AS (SELECT r.user_id, " \
-	"              (SELECT i.entry_id FROM feed.inbox i WHERE i.user_id = r.user_id " \
+	"              (SELECT i.entry_id FROM feed.inbox i " \
+	"               WHERE i.user_id = r.user_id AND i.entry_id >= 0 " \
 	"               ORDER BY i.entry_id DESC OFFSET " CAP " LIMIT 1) AS cut " \
-	"       FROM rcpt r WHERE ((r.user_id # " E ") & " STR(FEED_TRIM_EVERY - 1) ") = 0), " \
+	"       FROM rcpt r WHERE (hashint8(r.user_id # " E ") & " STR(FEED_TRIM_EVERY - 1) ") = 0), " \
 	"trd AS (DELETE FROM feed.inbox i USING tr " \
-	"        WHERE i.user_id = tr.user_id AND i.entry_id <= tr.cut), " \
-	"trh AS (INSERT INTO feed.inbox_horizon AS h (user_id, horizon) " \
-	"        SELECT user_id, cut FROM tr WHERE cut IS NOT NULL " \
-	"        ON CONFLICT (user_id) DO UPDATE SET horizon = greatest(h.horizon, excluded.horizon)) "
+	"        WHERE i.user_id = tr.user_id AND i.entry_id BETWEEN 0 AND tr.cut), " \
+	"mv AS (SELECT user_id, cut AS horizon FROM tr WHERE cut IS NOT NULL), " \
+	SQL_RAISE_HORIZON
 
 bool
 feed_fanout_run_batch(int batch_size, int inbox_max)
@@ -127,15 +138,15 @@ feed_fanout_run_backfill(int inbox_max)
 	};
 	static FeedPlan backfill_plan = {
 		"backfill",
-		"WITH h AS (SELECT coalesce((SELECT horizon FROM feed.inbox_horizon WHERE user_id = $1), 0) AS hz), "
+		"WITH h AS (SELECT coalesce((SELECT -1 - entry_id FROM feed.inbox "
+		"                             WHERE user_id = $1 AND entry_id < 0), 0) AS hz), "
 		"src AS (SELECT p.post_id, coalesce(p.repost_of, p.post_id) AS orig FROM feed.posts p, h "
 		"        WHERE p.author_id = $2 AND p.post_id > h.hz AND p.deleted_at IS NULL "
 		"        ORDER BY p.post_id DESC LIMIT $3), "
 		"ins AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) "
 		"        SELECT $1, post_id, orig FROM src ON CONFLICT DO NOTHING), "
-		"hz AS (INSERT INTO feed.inbox_horizon AS ih (user_id, horizon) "
-		"       SELECT $1, min(post_id) - 1 FROM src HAVING count(*) = $3 "
-		"       ON CONFLICT (user_id) DO UPDATE SET horizon = greatest(ih.horizon, excluded.horizon)), "
+		"mv AS (SELECT $1::bigint AS user_id, min(post_id) - 1 AS horizon FROM src HAVING count(*) = $3), "
+		SQL_RAISE_HORIZON ", "
 		"del AS (DELETE FROM feed.inbox_backfill WHERE user_id = $1 AND author_id = $2) "
 		"SELECT count(*) FROM src",
 		3, {INT8OID, INT8OID, INT4OID}

@@ -128,8 +128,10 @@ feed_create_user(PG_FUNCTION_ARGS)
 	};
 	static FeedPlan insert_plan = {
 		"create_user",
-		"INSERT INTO feed.users (user_id, handle, is_private, last_region) "
-		"VALUES ($1, $2, $3, $4)",
+		"WITH u AS (INSERT INTO feed.users (user_id, handle, is_private, last_region) "
+		"           VALUES ($1, $2, $3, $4) RETURNING user_id) "
+		/* an empty inbox complete above 0: the sentinel, see feed--1.0.sql */
+		"INSERT INTO feed.inbox (user_id, entry_id, post_id) SELECT user_id, -1, 0 FROM u",
 		4, {INT8OID, TEXTOID, BOOLOID, INT2OID}
 	};
 	text	   *handle;

@@ -9,11 +9,13 @@
  * batches, from one of two sources, and keeps a candidate only if it is
  * visible now and no smaller visible post of its group exists:
  *
- *	- above V's horizon: the materialised inbox, plus posts of pending fanout
+ *	- above V's horizon (kept in a sentinel row of V's inbox, see
+ *	  feed--1.0.sql): the materialised inbox, plus posts of pending fanout
  *	  jobs and of authors with a pending backfill (work not yet applied), so
  *	  the page is exact even before fanout catches up;
- *	- at or below the horizon (deep pages, trimmed or evicted inboxes): a
- *	  pull from the posts of V and V's followees, with the same cursor.
+ *	- at or below the horizon (deep pages, trimmed inboxes), or everywhere
+ *	  when V's inbox has no sentinel (evicted, never built): a pull from the
+ *	  posts of V and V's followees, with the same cursor.
  *
  * Because every check runs against the tables under one snapshot, an
  * unfollow, block, delete or privacy change hides entries the moment it
@@ -143,9 +145,10 @@ static FeedPlan home_pull_plan = {
 	3, {INT8OID, INT8OID, INT4OID}
 };
 
+/* The sentinel row; none means the inbox is not trusted at all. */
 static FeedPlan horizon_plan = {
 	"inbox_horizon",
-	"SELECT horizon FROM feed.inbox_horizon WHERE user_id = $1",
+	"SELECT -1 - entry_id FROM feed.inbox WHERE user_id = $1 AND entry_id < 0",
 	1, {INT8OID}
 };
 
@@ -187,8 +190,12 @@ feed_home(PG_FUNCTION_ARGS)
 	(void) feed_graph_require_user(viewer, "viewer");
 	values[0] = Int64GetDatum(viewer);
 	if (feed_spi_exec(&horizon_plan, values, NULL, true, 1) == 1)
+	{
 		horizon = feed_spi_int64(0, 1, &isnull);
-	from_inbox = cursor > horizon + 1;
+		from_inbox = cursor - 1 > horizon;
+	}
+	else
+		from_inbox = false;		/* evicted or never built: pull it all */
 
 	while (emitted < lim)
 	{
