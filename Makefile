@@ -52,17 +52,17 @@ deps:
 # copy (PostgreSQL refuses to run as root and needs a tree it can write).
 test: SHELL := /bin/bash
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -s all
 	@$(MAKE) --no-print-directory install >/dev/null
 	@bash test/run_suites.sh "$(words $(REGRESS))" "$(words $(ISOLATION))" "$(words $(wildcard t/*.pl))"
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -s all
 	@$(MAKE) --no-print-directory install >/dev/null
 	@bash test/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -s all
 	@$(MAKE) --no-print-directory install >/dev/null
 	@bash bench/run.sh
 

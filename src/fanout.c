@@ -32,6 +32,7 @@ PG_FUNCTION_INFO_V1(feed_wait_idle);
 
 #define FEED_TRIM_EVERY		32
 #define FEED_FOLD_BATCH		10000
+#define FEED_BACKFILL_BATCH	500
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -122,45 +123,48 @@ feed_fanout_run_batch(int batch_size, int inbox_max)
 }
 
 /*
- * A follow became active: copy the author's posts above the follower's
- * horizon into the inbox.  At most inbox_max of them; if the author has more,
- * the horizon rises to just below the oldest one copied, so that the inbox
- * stays complete above the horizon and deeper reads pull.
+ * Follows that became active: copy each author's posts above the follower's
+ * horizon into the follower's inbox, for up to `batch` queued backfills in
+ * one statement.  At most inbox_max posts per author; if an author has more,
+ * the horizon rises to just below the oldest one copied, so the inbox stays
+ * complete above the horizon and deeper reads pull.  Returns the number of
+ * backfills applied.
  */
-bool
-feed_fanout_run_backfill(int inbox_max)
+uint64
+feed_fanout_run_backfills(int batch, int inbox_max)
 {
-	static FeedPlan claim_plan = {
-		"backfill_claim",
-		"SELECT user_id, author_id FROM feed.inbox_backfill "
-		"ORDER BY created_at, user_id, author_id LIMIT 1 FOR UPDATE",
-		0, {InvalidOid}
-	};
 	static FeedPlan backfill_plan = {
 		"backfill",
-		"WITH h AS (SELECT coalesce((SELECT -1 - entry_id FROM feed.inbox "
-		"                             WHERE user_id = $1 AND entry_id < 0), 0) AS hz), "
-		"src AS (SELECT p.post_id, coalesce(p.repost_of, p.post_id) AS orig FROM feed.posts p, h "
-		"        WHERE p.author_id = $2 AND p.post_id > h.hz AND p.deleted_at IS NULL "
-		"        ORDER BY p.post_id DESC LIMIT $3), "
+		"WITH b AS (DELETE FROM feed.inbox_backfill "
+		"           WHERE (user_id, author_id) IN "
+		"                 (SELECT user_id, author_id FROM feed.inbox_backfill "
+		"                  ORDER BY user_id, author_id LIMIT $1 FOR UPDATE) "
+		"           RETURNING user_id, author_id), "
+		"h AS (SELECT b.user_id, b.author_id, "
+		"             coalesce((SELECT -1 - i.entry_id FROM feed.inbox i "
+		"                       WHERE i.user_id = b.user_id AND i.entry_id < 0), 0) AS hz "
+		"      FROM b), "
+		"src AS (SELECT h.user_id, h.author_id, p.post_id, p.orig FROM h CROSS JOIN LATERAL "
+		"          (SELECT p.post_id, coalesce(p.repost_of, p.post_id) AS orig FROM feed.posts p "
+		"           WHERE p.author_id = h.author_id AND p.post_id > h.hz AND p.deleted_at IS NULL "
+		"           ORDER BY p.post_id DESC LIMIT $2) p), "
 		"ins AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) "
-		"        SELECT $1, post_id, orig FROM src ON CONFLICT DO NOTHING), "
-		"mv AS (SELECT $1::bigint AS user_id, min(post_id) - 1 AS horizon FROM src HAVING count(*) = $3), "
-		SQL_RAISE_HORIZON ", "
-		"del AS (DELETE FROM feed.inbox_backfill WHERE user_id = $1 AND author_id = $2) "
-		"SELECT count(*) FROM src",
-		3, {INT8OID, INT8OID, INT4OID}
+		"        SELECT user_id, post_id, orig FROM src ON CONFLICT DO NOTHING), "
+		"mv AS (SELECT user_id, max(horizon) AS horizon FROM "
+		"         (SELECT user_id, min(post_id) - 1 AS horizon FROM src "
+		"          GROUP BY user_id, author_id HAVING count(*) = $2) full_authors "
+		"       GROUP BY user_id), "
+		SQL_RAISE_HORIZON
+		"SELECT count(*) FROM b",
+		2, {INT4OID, INT4OID}
 	};
-	Datum		values[3];
+	Datum		values[2];
 	bool		isnull;
 
-	if (feed_spi_exec(&claim_plan, NULL, NULL, false, 1) == 0)
-		return false;
-	values[0] = Int64GetDatum(feed_spi_int64(0, 1, &isnull));
-	values[1] = Int64GetDatum(feed_spi_int64(0, 2, &isnull));
-	values[2] = Int32GetDatum(inbox_max);
+	values[0] = Int32GetDatum(batch);
+	values[1] = Int32GetDatum(inbox_max);
 	feed_spi_exec(&backfill_plan, values, NULL, false, 0);
-	return true;
+	return (uint64) feed_spi_int64(0, 1, &isnull);
 }
 
 static bool
@@ -216,7 +220,7 @@ feed_wait_idle(PG_FUNCTION_ARGS)
 		bool		worked = false;
 
 		CHECK_FOR_INTERRUPTS();
-		worked |= feed_fanout_run_backfill(feed_inbox_max);
+		worked |= feed_fanout_run_backfills(FEED_BACKFILL_BATCH, feed_inbox_max) > 0;
 		if (!worked)
 			worked |= feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max);
 		if (!worked)

@@ -19,7 +19,7 @@
  */
 extern bool feed_fanout_run_batch(int batch_size, int inbox_max);
 
-/* Applies the oldest inbox backfill; false when there was none. */
-extern bool feed_fanout_run_backfill(int inbox_max);
+/* Applies up to `batch` queued inbox backfills; returns how many. */
+extern uint64 feed_fanout_run_backfills(int batch, int inbox_max);
 
 #endif							/* FEED_FANOUT_H */

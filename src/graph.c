@@ -13,10 +13,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type_d.h"
-#include "common/hashfn.h"
-#include "miscadmin.h"
-#include "storage/lmgr.h"
-#include "storage/lock.h"
 #include "utils/builtins.h"
 
 #include "feed.h"
@@ -33,9 +29,6 @@ PG_FUNCTION_INFO_V1(feed_unfollow);
 PG_FUNCTION_INFO_V1(feed_remove_follower);
 PG_FUNCTION_INFO_V1(feed_block);
 PG_FUNCTION_INFO_V1(feed_unblock);
-
-/* advisory lock tags with this field4 belong to feed, not to applications */
-#define FEED_LOCKTAG_PAIR	0x4645
 
 /*
  * CTE fragments.  "act" holds follows that just became active, "del" follows
@@ -63,10 +56,24 @@ static FeedPlan user_lookup_plan = {
 	1, {INT8OID}
 };
 
-static FeedPlan user_lock_plan = {
-	"user_lock",
+/*
+ * A follow and a block of the same two users must not both commit.  Row
+ * locks on feed.users serialise them without filling the lock table (a
+ * transaction may follow thousands of accounts): follow holds the followee
+ * FOR SHARE, block holds both users FOR NO KEY UPDATE, which conflict.
+ * set_private's UPDATE conflicts with the share lock too, so a follow sees
+ * the privacy setting that is current when it commits.
+ */
+static FeedPlan followee_lock_plan = {
+	"followee_lock",
 	"SELECT is_private FROM feed.users WHERE user_id = $1 FOR SHARE",
 	1, {INT8OID}
+};
+
+static FeedPlan pair_lock_plan = {
+	"pair_lock",
+	"SELECT user_id FROM feed.users WHERE user_id IN ($1, $2) ORDER BY user_id FOR NO KEY UPDATE",
+	2, {INT8OID, INT8OID}
 };
 
 static FeedPlan block_exists_plan = {
@@ -88,21 +95,6 @@ feed_graph_require_user(int64 user_id, const char *argname)
 				 errmsg("user %lld does not exist", (long long) user_id),
 				 errdetail("Argument \"%s\" names no row of feed.users.", argname)));
 	return feed_spi_bool(0, 1, &isnull);
-}
-
-void
-feed_graph_lock_pair(int64 a, int64 b)
-{
-	LOCKTAG		tag;
-	int64		lo = Min(a, b);
-	int64		hi = Max(a, b);
-	uint64		h;
-
-	h = hash_bytes_uint32_extended((uint32) lo, (uint64) hi);
-	h ^= hash_bytes_uint32_extended((uint32) (lo >> 32), (uint64) (hi >> 32) + 1);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h,
-						 FEED_LOCKTAG_PAIR);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
 static bool
@@ -251,17 +243,16 @@ feed_follow(PG_FUNCTION_ARGS)
 	feed_spi_connect();
 	(void) feed_graph_require_user(follower, "follower");
 	(void) feed_graph_require_user(followee, "followee");
-	feed_graph_lock_pair(follower, followee);
+
+	/* lock first, so the block check below sees any block committed before */
+	values[0] = Int64GetDatum(followee);
+	feed_spi_exec(&followee_lock_plan, values, NULL, false, 1);
+	followee_private = feed_spi_bool(0, 1, &isnull);
 	if (blocked_either_way(follower, followee))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("user %lld cannot follow user %lld: one has blocked the other",
 						(long long) follower, (long long) followee)));
-
-	/* FOR SHARE: a concurrent set_private must commit before or after us */
-	values[0] = Int64GetDatum(followee);
-	feed_spi_exec(&user_lock_plan, values, NULL, false, 1);
-	followee_private = feed_spi_bool(0, 1, &isnull);
 
 	values[0] = Int64GetDatum(follower);
 	values[1] = Int64GetDatum(followee);
@@ -305,7 +296,6 @@ feed_approve_follow(PG_FUNCTION_ARGS)
 	feed_spi_connect();
 	(void) feed_graph_require_user(followee, "followee");
 	(void) feed_graph_require_user(follower, "follower");
-	feed_graph_lock_pair(follower, followee);
 	values[0] = Int64GetDatum(followee);
 	values[1] = Int64GetDatum(follower);
 	values[2] = Int16GetDatum((int16) feed_region_id);
@@ -333,7 +323,6 @@ remove_follow(int64 follower, int64 followee)
 
 	(void) feed_graph_require_user(follower, "follower");
 	(void) feed_graph_require_user(followee, "followee");
-	feed_graph_lock_pair(follower, followee);
 	feed_spi_exec(&remove_plan, values, NULL, false, 0);
 	return feed_spi_int64(0, 1, &isnull) > 0;
 }
@@ -411,9 +400,9 @@ feed_block(PG_FUNCTION_ARGS)
 	feed_spi_connect();
 	(void) feed_graph_require_user(blocker, "blocker");
 	(void) feed_graph_require_user(blocked, "blocked");
-	feed_graph_lock_pair(blocker, blocked);
 	values[0] = Int64GetDatum(blocker);
 	values[1] = Int64GetDatum(blocked);
+	feed_spi_exec(&pair_lock_plan, values, NULL, false, 0);
 	values[2] = Int16GetDatum((int16) feed_region_id);
 	feed_spi_exec(&block_plan, values, NULL, false, 0);
 	inserted = feed_spi_int64(0, 1, &isnull) > 0;
@@ -446,7 +435,6 @@ feed_unblock(PG_FUNCTION_ARGS)
 	feed_spi_connect();
 	(void) feed_graph_require_user(blocker, "blocker");
 	(void) feed_graph_require_user(blocked, "blocked");
-	feed_graph_lock_pair(blocker, blocked);
 	values[0] = Int64GetDatum(blocker);
 	values[1] = Int64GetDatum(blocked);
 	removed = feed_spi_exec(&unblock_plan, values, NULL, false, 0) > 0;
