@@ -114,6 +114,7 @@ CREATE TABLE feed.fanout_jobs (
     orig_id       bigint NOT NULL,
     author_id     bigint NOT NULL,
     next_follower bigint NOT NULL DEFAULT 0,
+    rows_done     bigint NOT NULL DEFAULT 0,
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX fanout_jobs_author_idx ON feed.fanout_jobs (author_id, post_id);
@@ -125,6 +126,33 @@ CREATE TABLE feed.inbox_backfill (
     author_id  bigint NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, author_id)
+);
+
+-- Hybrid fanout: authors whose posts (in [first_post_id, last_post_id]) were
+-- not, or not completely, fanned out: celebrities above
+-- feed.celebrity_threshold and authors switched to pull mode by a backlog.
+-- Readers pull these authors' posts in that range at read time.
+CREATE TABLE feed.pull_authors (
+    author_id     bigint PRIMARY KEY,
+    first_post_id bigint NOT NULL,
+    last_post_id  bigint NOT NULL
+);
+
+-- Authors switched to pull mode because the fanout backlog passed
+-- feed.fanout_backlog_limit; new posts are pulled until "until".
+CREATE TABLE feed.fanout_pull_mode (
+    author_id    bigint PRIMARY KEY,
+    since        timestamptz NOT NULL,
+    until        timestamptz NOT NULL,
+    reason       text NOT NULL,
+    rows_avoided bigint NOT NULL DEFAULT 0
+);
+
+-- When each user last read their home feed (flushed from shared memory by
+-- the launcher); fanout skips followers cold for feed.fanout_active_days.
+CREATE TABLE feed.user_activity (
+    user_id   bigint PRIMARY KEY,
+    last_read timestamptz NOT NULL
 );
 
 -- Counters: writers append deltas (no hot row), readers add the pending
@@ -213,6 +241,30 @@ AS 'MODULE_PATHNAME', 'feed_user_stats' LANGUAGE C VOLATILE ROWS 1;
 CREATE FUNCTION feed.wait_idle(timeout interval DEFAULT '30 s')
 RETURNS boolean AS 'MODULE_PATHNAME', 'feed_wait_idle' LANGUAGE C VOLATILE;
 
+-- Fanout workers: one row for the launcher and one per fanout worker.
+CREATE FUNCTION feed.worker_status(
+    OUT worker text, OUT pid integer, OUT state text, OUT state_since timestamptz,
+    OUT rows_written bigint, OUT batches bigint)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'feed_worker_status' LANGUAGE C VOLATILE;
+
+-- Inbox rows written by fanout in the last `seconds` seconds (1..60).
+CREATE FUNCTION feed.fanout_recent_rows(seconds integer DEFAULT 60)
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_fanout_recent_rows' LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW feed.fanout_status AS
+SELECT (SELECT count(*) FROM feed.fanout_jobs) AS queued_jobs,
+       (SELECT coalesce(sum(greatest(coalesce(uc.follower_count, 0) - j.rows_done, 0)), 0)
+          FROM feed.fanout_jobs j LEFT JOIN feed.user_counters uc ON uc.user_id = j.author_id
+       )::bigint AS pending_rows,
+       (SELECT now() - min(created_at) FROM feed.fanout_jobs) AS oldest_pending_age,
+       round(feed.fanout_recent_rows(60) / 60.0, 1) AS rows_per_second,
+       (SELECT count(*) FROM feed.inbox_backfill) AS queued_backfills,
+       (SELECT count(*) FROM feed.counter_deltas) AS queued_counter_deltas,
+       (SELECT count(*) FROM feed.fanout_pull_mode WHERE until > now()) AS authors_in_pull_mode,
+       (SELECT count(*) FROM feed.pull_authors) AS pulled_authors,
+       (SELECT coalesce(jsonb_agg(to_jsonb(w) ORDER BY w.worker), '[]')
+          FROM feed.worker_status() w) AS workers;
+
 -- Decodes an id into its parts; handy for operators and for tests.
 CREATE FUNCTION feed.id_parts(id bigint,
                               OUT created_at timestamptz, OUT region_id integer, OUT sequence integer)
@@ -231,6 +283,9 @@ SELECT pg_catalog.pg_extension_config_dump('feed.inbox', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.inbox_backfill', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.fanout_jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.fanout_jobs_job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.pull_authors', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.fanout_pull_mode', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.user_activity', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.user_counters', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.post_counters', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.counter_deltas', '');

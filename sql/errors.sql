@@ -14,6 +14,8 @@ RESET client_min_messages;
 -- that nothing was written in between.
 CREATE FUNCTION pg_temp.state() RETURNS text
 LANGUAGE sql AS $$
+  -- background workers apply queued work at any time: settle it first
+  SELECT feed.wait_idle();
   SELECT md5(concat_ws('|',
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM feed.users t),
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM feed.follows t),

@@ -26,33 +26,37 @@ PG_FUNCTION_INFO_V1(feed_user_stats);
  * finds them gone, so every delta is folded exactly once.
  */
 uint64
-feed_counters_fold(int limit)
+feed_counters_fold(int limit, bool skip_locked)
 {
-	static FeedPlan fold_plan = {
-		"fold_counters",
-		"WITH batch AS (SELECT delta_id FROM feed.counter_deltas ORDER BY delta_id LIMIT $1 FOR UPDATE), "
-		"del AS (DELETE FROM feed.counter_deltas d USING batch WHERE d.delta_id = batch.delta_id "
-		"        RETURNING d.kind, d.target, d.delta), "
-		"u AS (INSERT INTO feed.user_counters AS uc (user_id, follower_count, following_count, post_count) "
-		"      SELECT target, "
-		"             coalesce(sum(delta) FILTER (WHERE kind = 'r'), 0), "
-		"             coalesce(sum(delta) FILTER (WHERE kind = 'g'), 0), "
-		"             coalesce(sum(delta) FILTER (WHERE kind = 'p'), 0) "
-		"      FROM del WHERE kind IN ('r', 'g', 'p') GROUP BY target "
-		"      ON CONFLICT (user_id) DO UPDATE SET "
-		"        follower_count = uc.follower_count + excluded.follower_count, "
-		"        following_count = uc.following_count + excluded.following_count, "
-		"        post_count = uc.post_count + excluded.post_count), "
-		"l AS (INSERT INTO feed.post_counters AS pc (post_id, like_count) "
-		"      SELECT target, sum(delta) FROM del WHERE kind = 'l' GROUP BY target "
-		"      ON CONFLICT (post_id) DO UPDATE SET like_count = pc.like_count + excluded.like_count) "
-		"SELECT count(*) FROM del",
-		1, {INT4OID}
+#define SQL_FOLD(LOCKING) \
+		"WITH batch AS (SELECT delta_id FROM feed.counter_deltas ORDER BY delta_id LIMIT $1 " LOCKING "), " \
+		"del AS (DELETE FROM feed.counter_deltas d USING batch WHERE d.delta_id = batch.delta_id " \
+		"        RETURNING d.kind, d.target, d.delta), " \
+		"u AS (INSERT INTO feed.user_counters AS uc (user_id, follower_count, following_count, post_count) " \
+		"      SELECT target, " \
+		"             coalesce(sum(delta) FILTER (WHERE kind = 'r'), 0), " \
+		"             coalesce(sum(delta) FILTER (WHERE kind = 'g'), 0), " \
+		"             coalesce(sum(delta) FILTER (WHERE kind = 'p'), 0) " \
+		"      FROM del WHERE kind IN ('r', 'g', 'p') GROUP BY target " \
+		"      ON CONFLICT (user_id) DO UPDATE SET " \
+		"        follower_count = uc.follower_count + excluded.follower_count, " \
+		"        following_count = uc.following_count + excluded.following_count, " \
+		"        post_count = uc.post_count + excluded.post_count), " \
+		"l AS (INSERT INTO feed.post_counters AS pc (post_id, like_count) " \
+		"      SELECT target, sum(delta) FROM del WHERE kind = 'l' GROUP BY target " \
+		"      ON CONFLICT (post_id) DO UPDATE SET like_count = pc.like_count + excluded.like_count) " \
+		"SELECT count(*) FROM del"
+
+	static FeedPlan fold_wait_plan = {
+		"fold_counters", SQL_FOLD("FOR UPDATE"), 1, {INT4OID}
+	};
+	static FeedPlan fold_skip_plan = {
+		"fold_counters_skip", SQL_FOLD("FOR UPDATE SKIP LOCKED"), 1, {INT4OID}
 	};
 	Datum		values[1] = {Int32GetDatum(limit)};
 	bool		isnull;
 
-	feed_spi_exec(&fold_plan, values, NULL, false, 0);
+	feed_spi_exec(skip_locked ? &fold_skip_plan : &fold_wait_plan, values, NULL, false, 0);
 	return (uint64) feed_spi_int64(0, 1, &isnull);
 }
 

@@ -22,8 +22,9 @@
 
 /*
  * Folds pending deltas, at most `limit` per statement; returns how many were
- * folded.  Must be connected to SPI.
+ * folded.  skip_locked: leave deltas another folder holds (workers) instead
+ * of waiting for them (wait_idle).  Must be connected to SPI.
  */
-extern uint64 feed_counters_fold(int limit);
+extern uint64 feed_counters_fold(int limit, bool skip_locked);
 
 #endif							/* FEED_COUNTERS_H */

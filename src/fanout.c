@@ -20,10 +20,14 @@
 #include "postgres.h"
 
 #include "catalog/pg_type_d.h"
+#include "datatype/timestamp.h"
 #include "miscadmin.h"
 #include "utils/timestamp.h"
 
 #include "counters.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
+#include "workers.h"
 #include "fanout.h"
 #include "feed.h"
 #include "spi_plans.h"
@@ -33,6 +37,7 @@ PG_FUNCTION_INFO_V1(feed_wait_idle);
 #define FEED_TRIM_EVERY		32
 #define FEED_FOLD_BATCH		10000
 #define FEED_BACKFILL_BATCH	500
+#define WAIT_IDLE_POLL_MS	10
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -64,17 +69,33 @@ PG_FUNCTION_INFO_V1(feed_wait_idle);
 	"mv AS (SELECT user_id, cut AS horizon FROM tr WHERE cut IS NOT NULL), " \
 	SQL_RAISE_HORIZON
 
-bool
-feed_fanout_run_batch(int batch_size, int inbox_max)
+/*
+ * One batch of the oldest fanout job.  Returns the number of inbox rows
+ * written (0 is possible), or -1 when there was no job to work on.
+ *
+ * Followers who have not read their feed for feed.fanout_active_days are
+ * skipped: writing to inboxes nobody reads is the bulk of a celebrity's
+ * fanout.  Their inbox loses its sentinel instead, so their next read pulls
+ * (exact), and maintenance rebuilds the inbox once they are back.  The cold
+ * check locks the activity row, so a concurrent "user is back" update either
+ * commits first (the follower is pushed) or waits for this batch (and the
+ * rebuild that follows sees this post).
+ */
+int64
+feed_fanout_run_batch(int batch_size, int inbox_max, bool skip_locked)
 {
-	/* FOR UPDATE (no SKIP LOCKED): wait_idle must wait for a job in flight */
-	static FeedPlan claim_plan = {
-		"fanout_claim",
-		"SELECT j.job_id, j.post_id, j.orig_id, j.author_id, j.next_follower, "
-		"       p.deleted_at IS NOT NULL "
-		"FROM feed.fanout_jobs j JOIN feed.posts p ON p.post_id = j.post_id "
-		"ORDER BY j.job_id LIMIT 1 FOR UPDATE OF j",
-		0, {InvalidOid}
+#define SQL_CLAIM(LOCKING) \
+		"SELECT j.job_id, j.post_id, j.orig_id, j.author_id, j.next_follower, " \
+		"       p.deleted_at IS NOT NULL " \
+		"FROM feed.fanout_jobs j JOIN feed.posts p ON p.post_id = j.post_id " \
+		"ORDER BY j.job_id LIMIT 1 " LOCKING
+
+	/* wait_idle must wait for a job in flight; workers take another */
+	static FeedPlan claim_wait_plan = {
+		"fanout_claim", SQL_CLAIM("FOR UPDATE OF j"), 0, {InvalidOid}
+	};
+	static FeedPlan claim_skip_plan = {
+		"fanout_claim_skip", SQL_CLAIM("FOR UPDATE OF j SKIP LOCKED"), 0, {InvalidOid}
 	};
 	static FeedPlan drop_plan = {
 		"fanout_drop",
@@ -83,25 +104,34 @@ feed_fanout_run_batch(int batch_size, int inbox_max)
 	};
 	static FeedPlan batch_plan = {
 		"fanout_batch",
-		"WITH rcpt AS (SELECT follower_id AS user_id FROM feed.follows "
-		"              WHERE followee_id = $3 AND follower_id > $4 AND state = 'active' "
-		"              ORDER BY follower_id LIMIT $5), "
+		"WITH f AS (SELECT follower_id AS user_id FROM feed.follows "
+		"           WHERE followee_id = $3 AND follower_id > $4 AND state = 'active' "
+		"           ORDER BY follower_id LIMIT $5), "
+		"cold AS (SELECT a.user_id FROM feed.user_activity a "
+		"         WHERE $8 > 0 AND a.user_id IN (SELECT user_id FROM f) "
+		"         AND a.last_read < now() - make_interval(days => $8) "
+		"         FOR SHARE OF a), "
+		"rcpt AS (SELECT user_id FROM f WHERE user_id NOT IN (SELECT user_id FROM cold)), "
 		"ins AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) "
 		"        SELECT user_id, $1, $2 FROM rcpt ON CONFLICT DO NOTHING), "
+		"unt AS (DELETE FROM feed.inbox i USING cold "
+		"        WHERE i.user_id = cold.user_id AND i.entry_id < 0), "
 		SQL_TRIM("$1", "$7") ", "
-		"n AS (SELECT count(*) AS cnt, max(user_id) AS last FROM rcpt), "
-		"adv AS (UPDATE feed.fanout_jobs SET next_follower = n.last FROM n "
-		"        WHERE job_id = $6 AND n.cnt = $5), "
+		"n AS (SELECT count(*) AS cnt, max(user_id) AS last, "
+		"             (SELECT count(*) FROM rcpt) AS written FROM f), "
+		"adv AS (UPDATE feed.fanout_jobs SET next_follower = n.last, rows_done = rows_done + n.cnt "
+		"        FROM n WHERE job_id = $6 AND n.cnt = $5), "
 		"fin AS (DELETE FROM feed.fanout_jobs USING n WHERE job_id = $6 AND n.cnt < $5) "
-		"SELECT cnt FROM n",
-		7, {INT8OID, INT8OID, INT8OID, INT8OID, INT4OID, INT8OID, INT4OID}
+		"SELECT written FROM n",
+		8, {INT8OID, INT8OID, INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT4OID}
 	};
-	Datum		values[7];
+	Datum		values[8];
 	bool		isnull;
 	int64		job_id;
 
-	if (feed_spi_exec(&claim_plan, NULL, NULL, false, 1) == 0)
-		return false;
+	if (feed_spi_exec(skip_locked ? &claim_skip_plan : &claim_wait_plan,
+					  NULL, NULL, false, 1) == 0)
+		return -1;
 
 	job_id = feed_spi_int64(0, 1, &isnull);
 	if (feed_spi_bool(0, 6, &isnull))
@@ -109,7 +139,7 @@ feed_fanout_run_batch(int batch_size, int inbox_max)
 		/* deleted before it reached its followers: nothing to deliver */
 		values[0] = Int64GetDatum(job_id);
 		feed_spi_exec(&drop_plan, values, NULL, false, 0);
-		return true;
+		return 0;
 	}
 	values[0] = Int64GetDatum(feed_spi_int64(0, 2, &isnull));	/* entry */
 	values[1] = Int64GetDatum(feed_spi_int64(0, 3, &isnull));	/* original */
@@ -118,9 +148,28 @@ feed_fanout_run_batch(int batch_size, int inbox_max)
 	values[4] = Int32GetDatum(batch_size);
 	values[5] = Int64GetDatum(job_id);
 	values[6] = Int32GetDatum(inbox_max);
+	values[7] = Int32GetDatum(feed_fanout_active_days);
 	feed_spi_exec(&batch_plan, values, NULL, false, 0);
-	return true;
+	return feed_spi_int64(0, 1, &isnull);
 }
+
+#define SQL_BACKFILL_REST \
+		"h AS (SELECT b.user_id, b.author_id, " \
+		"             coalesce((SELECT -1 - i.entry_id FROM feed.inbox i " \
+		"                       WHERE i.user_id = b.user_id AND i.entry_id < 0), 0) AS hz " \
+		"      FROM b), " \
+		"src AS (SELECT h.user_id, h.author_id, p.post_id, p.orig FROM h CROSS JOIN LATERAL " \
+		"          (SELECT p.post_id, coalesce(p.repost_of, p.post_id) AS orig FROM feed.posts p " \
+		"           WHERE p.author_id = h.author_id AND p.post_id > h.hz AND p.deleted_at IS NULL " \
+		"           ORDER BY p.post_id DESC LIMIT $2) p), " \
+		"ins AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) " \
+		"        SELECT user_id, post_id, orig FROM src ON CONFLICT DO NOTHING), " \
+		"mv AS (SELECT user_id, max(horizon) AS horizon FROM " \
+		"         (SELECT user_id, min(post_id) - 1 AS horizon FROM src " \
+		"          GROUP BY user_id, author_id HAVING count(*) = $2) full_authors " \
+		"       GROUP BY user_id), " \
+		SQL_RAISE_HORIZON \
+		"SELECT count(*) FROM b"
 
 /*
  * Follows that became active: copy each author's posts above the follower's
@@ -131,72 +180,85 @@ feed_fanout_run_batch(int batch_size, int inbox_max)
  * backfills applied.
  */
 uint64
-feed_fanout_run_backfills(int batch, int inbox_max)
+feed_fanout_run_backfills(int batch, int inbox_max, bool skip_locked)
 {
-	static FeedPlan backfill_plan = {
-		"backfill",
-		"WITH b AS (DELETE FROM feed.inbox_backfill "
-		"           WHERE (user_id, author_id) IN "
-		"                 (SELECT user_id, author_id FROM feed.inbox_backfill "
-		"                  ORDER BY user_id, author_id LIMIT $1 FOR UPDATE) "
-		"           RETURNING user_id, author_id), "
-		"h AS (SELECT b.user_id, b.author_id, "
-		"             coalesce((SELECT -1 - i.entry_id FROM feed.inbox i "
-		"                       WHERE i.user_id = b.user_id AND i.entry_id < 0), 0) AS hz "
-		"      FROM b), "
-		"src AS (SELECT h.user_id, h.author_id, p.post_id, p.orig FROM h CROSS JOIN LATERAL "
-		"          (SELECT p.post_id, coalesce(p.repost_of, p.post_id) AS orig FROM feed.posts p "
-		"           WHERE p.author_id = h.author_id AND p.post_id > h.hz AND p.deleted_at IS NULL "
-		"           ORDER BY p.post_id DESC LIMIT $2) p), "
-		"ins AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) "
-		"        SELECT user_id, post_id, orig FROM src ON CONFLICT DO NOTHING), "
-		"mv AS (SELECT user_id, max(horizon) AS horizon FROM "
-		"         (SELECT user_id, min(post_id) - 1 AS horizon FROM src "
-		"          GROUP BY user_id, author_id HAVING count(*) = $2) full_authors "
-		"       GROUP BY user_id), "
-		SQL_RAISE_HORIZON
-		"SELECT count(*) FROM b",
-		2, {INT4OID, INT4OID}
+#define SQL_BACKFILL(LOCKING) \
+		"WITH b AS (DELETE FROM feed.inbox_backfill " \
+		"           WHERE (user_id, author_id) IN " \
+		"                 (SELECT user_id, author_id FROM feed.inbox_backfill " \
+		"                  ORDER BY user_id, author_id LIMIT $1 " LOCKING ") " \
+		"           RETURNING user_id, author_id), " \
+		SQL_BACKFILL_REST
+	static FeedPlan backfill_wait_plan = {
+		"backfill", SQL_BACKFILL("FOR UPDATE"), 2, {INT4OID, INT4OID}
+	};
+	static FeedPlan backfill_skip_plan = {
+		"backfill_skip", SQL_BACKFILL("FOR UPDATE SKIP LOCKED"), 2, {INT4OID, INT4OID}
 	};
 	Datum		values[2];
 	bool		isnull;
 
 	values[0] = Int32GetDatum(batch);
 	values[1] = Int32GetDatum(inbox_max);
-	feed_spi_exec(&backfill_plan, values, NULL, false, 0);
+	feed_spi_exec(skip_locked ? &backfill_skip_plan : &backfill_wait_plan,
+				  values, NULL, false, 0);
 	return (uint64) feed_spi_int64(0, 1, &isnull);
 }
 
+/*
+ * Is any work committed before `since` still queued?  Jobs and backfills
+ * carry the start time of the transaction that queued them, which is before
+ * its commit; deltas are compared by id with the largest id seen at the
+ * start of the wait.
+ */
 static bool
-work_pending(void)
+work_pending(TimestampTz since, int64 max_delta)
 {
 	static FeedPlan pending_plan = {
 		"work_pending",
-		"SELECT EXISTS (SELECT 1 FROM feed.fanout_jobs) "
-		"    OR EXISTS (SELECT 1 FROM feed.inbox_backfill) "
-		"    OR EXISTS (SELECT 1 FROM feed.counter_deltas)",
+		"SELECT EXISTS (SELECT 1 FROM feed.fanout_jobs WHERE created_at <= $1) "
+		"    OR EXISTS (SELECT 1 FROM feed.inbox_backfill WHERE created_at <= $1) "
+		"    OR EXISTS (SELECT 1 FROM feed.counter_deltas WHERE delta_id <= $2)",
+		2, {TIMESTAMPTZOID, INT8OID}
+	};
+	Datum		values[2] = {TimestampTzGetDatum(since), Int64GetDatum(max_delta)};
+	bool		isnull;
+
+	feed_spi_exec(&pending_plan, values, NULL, false, 1);
+	return feed_spi_bool(0, 1, &isnull);
+}
+
+static int64
+max_delta_id(void)
+{
+	static FeedPlan max_plan = {
+		"max_delta_id",
+		"SELECT coalesce(max(delta_id), 0) FROM feed.counter_deltas",
 		0, {InvalidOid}
 	};
 	bool		isnull;
 
-	feed_spi_exec(&pending_plan, NULL, NULL, false, 1);
-	return feed_spi_bool(0, 1, &isnull);
+	feed_spi_exec(&max_plan, NULL, NULL, false, 1);
+	return feed_spi_int64(0, 1, &isnull);
 }
 
 /*
  * feed.wait_idle(timeout interval DEFAULT '30 s') -> boolean
  *
- * With no background workers (1.0), applies all pending work in the caller:
- * inbox backfills, fanout jobs batch by batch, counter deltas.  Returns true
- * when none is left, false if the timeout came first (what was applied stays
- * applied when the caller commits).
+ * Returns true once the work committed before the call (fanout jobs, inbox
+ * backfills, counter deltas) has been applied, false if the timeout came
+ * first.  When fanout workers serve this database it wakes them and waits;
+ * otherwise it applies the work itself, in the caller's transaction (what
+ * was applied stays applied when the caller commits).
  */
 Datum
 feed_wait_idle(PG_FUNCTION_ARGS)
 {
 	Interval   *timeout;
 	int64		timeout_us;
+	TimestampTz start;
 	TimestampTz deadline;
+	int64		max_delta;
 	bool		idle = false;
 
 	feed_check_preloaded();
@@ -212,31 +274,51 @@ feed_wait_idle(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must not be negative")));
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_us / 1000);
+	start = GetCurrentTimestamp();
+	deadline = TimestampTzPlusMilliseconds(start, timeout_us / 1000);
 
 	feed_spi_connect();
+	max_delta = max_delta_id();
 	for (;;)
 	{
-		bool		worked = false;
-
 		CHECK_FOR_INTERRUPTS();
-		worked |= feed_fanout_run_backfills(FEED_BACKFILL_BATCH, feed_inbox_max) > 0;
-		if (!worked)
-			worked |= feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max);
-		if (!worked)
-			worked |= feed_counters_fold(FEED_FOLD_BATCH) > 0;
-		/*
-		 * A claim can come back empty while other work exists (FOR UPDATE
-		 * ... LIMIT 1 skips a row that a concurrent caller deleted while we
-		 * waited for it), so only a plain look at the queues decides.
-		 */
-		if (!worked && !work_pending())
+		if (feed_workers_serving())
 		{
-			idle = true;
-			break;
+			if (!work_pending(start, max_delta))
+			{
+				idle = true;
+				break;
+			}
+			if (GetCurrentTimestamp() >= deadline)
+				break;
+			feed_workers_wake_all();
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 WAIT_IDLE_POLL_MS, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
 		}
-		if (GetCurrentTimestamp() >= deadline)
-			break;
+		else
+		{
+			bool		worked = false;
+
+			worked |= feed_fanout_run_backfills(FEED_BACKFILL_BATCH, feed_inbox_max, false) > 0;
+			if (!worked)
+				worked |= feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max, false) >= 0;
+			if (!worked)
+				worked |= feed_counters_fold(FEED_FOLD_BATCH, false) > 0;
+
+			/*
+			 * A claim can come back empty while work exists (FOR UPDATE ...
+			 * LIMIT 1 skips a row a concurrent caller deleted while we waited
+			 * for it), so only a plain look at the queues decides.
+			 */
+			if (!worked && !work_pending(start, max_delta))
+			{
+				idle = true;
+				break;
+			}
+			if (GetCurrentTimestamp() >= deadline)
+				break;
+		}
 	}
 	feed_spi_finish();
 

@@ -14,12 +14,13 @@
 #define FEED_FANOUT_H
 
 /*
- * Applies one batch of the oldest fanout job.  Returns false when there was
- * no job.  Must be connected to SPI.
+ * Applies one batch of the oldest fanout job; returns the inbox rows written
+ * or -1 when there was no job.  skip_locked: take a job nobody else holds
+ * (workers) instead of waiting for it (wait_idle).  Must be connected to SPI.
  */
-extern bool feed_fanout_run_batch(int batch_size, int inbox_max);
+extern int64 feed_fanout_run_batch(int batch_size, int inbox_max, bool skip_locked);
 
 /* Applies up to `batch` queued inbox backfills; returns how many. */
-extern uint64 feed_fanout_run_backfills(int batch, int inbox_max);
+extern uint64 feed_fanout_run_backfills(int batch, int inbox_max, bool skip_locked);
 
 #endif							/* FEED_FANOUT_H */

@@ -11,11 +11,16 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include <limits.h>
+
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "utils/guc.h"
 
 #include "feed.h"
 #include "ids.h"
+#include "maintenance.h"
+#include "workers.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,6 +33,11 @@ int			feed_max_page = 200;
 int			feed_inbox_max = 800;
 int			feed_fanout_batch_size = 1000;
 int			feed_debug_clock_offset_ms = 0;
+int			feed_celebrity_threshold = 10000;
+int			feed_fanout_active_days = 30;
+int			feed_fanout_backlog_limit = 1000000;
+int			feed_fanout_pull_minutes = 10;
+int			feed_activity_slots = 65536;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -48,6 +58,8 @@ _PG_init(void)
 		return;
 
 	feed_define_gucs();
+	feed_workers_register();
+	MarkGUCPrefixReserved("feed");
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = feed_shmem_request;
@@ -61,6 +73,8 @@ feed_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	feed_ids_shmem_request();
+	feed_workers_shmem_request();
+	feed_maintenance_shmem_request();
 }
 
 static void
@@ -68,7 +82,11 @@ feed_shmem_startup(void)
 {
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	feed_ids_shmem_startup();
+	feed_workers_shmem_startup();
+	feed_maintenance_shmem_startup();
+	LWLockRelease(AddinShmemInitLock);
 }
 
 void
@@ -140,5 +158,43 @@ feed_define_gucs(void)
 							PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
-	MarkGUCPrefixReserved("feed");
+	DefineCustomIntVariable("feed.celebrity_threshold",
+							"Authors with more active followers than this are never fanned out; readers pull their posts.",
+							NULL,
+							&feed_celebrity_threshold,
+							10000, 0, INT_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.fanout_active_days",
+							"Followers who have not read their feed for this many days get no inbox rows (0: fan out to all).",
+							"Their next read pulls from the tables and their inbox is rebuilt.",
+							&feed_fanout_active_days,
+							30, 0, 3650,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.fanout_backlog_limit",
+							"Pending fanout rows above which the largest authors switch to pull mode (0: never).",
+							NULL,
+							&feed_fanout_backlog_limit,
+							1000000, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.fanout_pull_minutes",
+							"How long an author stays in pull mode after a backlog overload.",
+							NULL,
+							&feed_fanout_pull_minutes,
+							10, 1, 10080,
+							PGC_SIGHUP, GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.activity_slots",
+							"Readers tracked in shared memory between two flushes of reader activity.",
+							NULL,
+							&feed_activity_slots,
+							65536, 1024, 16777216,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 }

@@ -19,6 +19,11 @@ extern int	feed_max_page;
 extern int	feed_inbox_max;
 extern int	feed_fanout_batch_size;
 extern int	feed_debug_clock_offset_ms;
+extern int	feed_celebrity_threshold;
+extern int	feed_fanout_active_days;
+extern int	feed_fanout_backlog_limit;
+extern int	feed_fanout_pull_minutes;
+extern int	feed_activity_slots;
 
 /*
  * Every SQL-callable function starts here: without shared_preload_libraries

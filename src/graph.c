@@ -20,6 +20,7 @@
 #include "ids.h"
 #include "spi_plans.h"
 #include "validate.h"
+#include "workers.h"
 
 PG_FUNCTION_INFO_V1(feed_create_user);
 PG_FUNCTION_INFO_V1(feed_set_private);
@@ -121,7 +122,8 @@ feed_create_user(PG_FUNCTION_ARGS)
 	static FeedPlan insert_plan = {
 		"create_user",
 		"WITH u AS (INSERT INTO feed.users (user_id, handle, is_private, last_region) "
-		"           VALUES ($1, $2, $3, $4) RETURNING user_id) "
+		"           VALUES ($1, $2, $3, $4) RETURNING user_id), "
+		"a AS (INSERT INTO feed.user_activity (user_id, last_read) SELECT user_id, now() FROM u) "
 		/* an empty inbox complete above 0: the sentinel, see feed--1.0.sql */
 		"INSERT INTO feed.inbox (user_id, entry_id, post_id) SELECT user_id, -1, 0 FROM u",
 		4, {INT8OID, TEXTOID, BOOLOID, INT2OID}
@@ -199,7 +201,8 @@ feed_set_private(PG_FUNCTION_ARGS)
 	if (!is_private)
 	{
 		values[1] = Int16GetDatum((int16) feed_region_id);
-		feed_spi_exec(&approve_all_plan, values, NULL, false, 0);
+		if (feed_spi_exec(&approve_all_plan, values, NULL, false, 0) > 0)
+			feed_workers_wake_at_commit();
 	}
 	feed_spi_finish();
 
@@ -260,6 +263,8 @@ feed_follow(PG_FUNCTION_ARGS)
 	values[3] = Int16GetDatum((int16) feed_region_id);
 	if (feed_spi_exec(&insert_plan, values, NULL, false, 0) == 0)
 		feed_spi_exec(&state_plan, values, NULL, false, 1);
+	else
+		feed_workers_wake_at_commit();	/* a backfill may be queued */
 	state = DatumGetTextPP(feed_spi_datum(0, 1, &isnull));
 	state = (text *) SPI_datumTransfer(PointerGetDatum(state), false, -1);
 	feed_spi_finish();
@@ -301,6 +306,8 @@ feed_approve_follow(PG_FUNCTION_ARGS)
 	values[2] = Int16GetDatum((int16) feed_region_id);
 	feed_spi_exec(&approve_plan, values, NULL, false, 0);
 	approved = feed_spi_int64(0, 1, &isnull) > 0;
+	if (approved)
+		feed_workers_wake_at_commit();
 	feed_spi_finish();
 
 	PG_RETURN_BOOL(approved);

@@ -77,7 +77,6 @@ feed_ids_shmem_startup(void)
 {
 	bool		found;
 
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	id_state = ShmemInitStruct("feed id generator", sizeof(FeedIdState), &found);
 	if (!found)
 	{
@@ -90,7 +89,6 @@ feed_ids_shmem_startup(void)
 		id_state->persist_lock = &(GetNamedLWLockTranche("feed_ids"))->lock;
 		pg_atomic_init_u64(&id_state->reserved_ms, (uint64) reserved);
 	}
-	LWLockRelease(AddinShmemInitLock);
 }
 
 bool

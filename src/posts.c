@@ -5,7 +5,9 @@
  *
  * Publishing is O(1) for the author whatever the audience: one statement
  * writes the post, the author's own inbox entry, a durable fanout job
- * (transactional outbox, consumed by fanout.c) and a post-count delta.
+ * (transactional outbox, consumed by fanout.c and the workers, woken when
+ * the transaction commits) and a post-count delta; or, for celebrities and
+ * authors in pull mode, the post and a widened pulled range.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +21,7 @@
 #include "ids.h"
 #include "spi_plans.h"
 #include "validate.h"
+#include "workers.h"
 
 PG_FUNCTION_INFO_V1(feed_publish);
 PG_FUNCTION_INFO_V1(feed_repost);
@@ -28,16 +31,99 @@ PG_FUNCTION_INFO_V1(feed_like);
 PG_FUNCTION_INFO_V1(feed_unlike);
 
 /*
- * Given "p" = the post just inserted (post_id, author_id, repost_of): the
- * author's own entry, the fanout job and the post-count delta.
+ * The two ways a post just inserted (CTE "p": post_id, author_id,
+ * repost_of) is delivered, each with the post-count delta:
+ *
+ * push: the author's own inbox entry and a fanout job for the followers;
+ * pull: the author's pulled range is widened to include it, and readers
+ *		 pull it at read time (celebrities, authors in pull mode).  No inbox
+ *		 row is written, the author's own included.
  */
-#define SQL_DELIVER \
+#define SQL_COUNT_POST \
+	"c AS (INSERT INTO feed.counter_deltas (kind, target, delta) " \
+	"      SELECT 'p', author_id, 1 FROM p) "
+
+#define SQL_DELIVER_PUSH \
 	"i AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) " \
 	"      SELECT author_id, post_id, coalesce(repost_of, post_id) FROM p), " \
 	"j AS (INSERT INTO feed.fanout_jobs (post_id, orig_id, author_id) " \
 	"      SELECT post_id, coalesce(repost_of, post_id), author_id FROM p), " \
-	"c AS (INSERT INTO feed.counter_deltas (kind, target, delta) " \
-	"      SELECT 'p', author_id, 1 FROM p) "
+	SQL_COUNT_POST "SELECT post_id FROM p"
+
+#define SQL_DELIVER_PULL \
+	"pa AS (INSERT INTO feed.pull_authors AS pa (author_id, first_post_id, last_post_id) " \
+	"       SELECT author_id, post_id, post_id FROM p " \
+	"       ON CONFLICT (author_id) DO UPDATE SET " \
+	"         first_post_id = least(pa.first_post_id, excluded.first_post_id), " \
+	"         last_post_id = greatest(pa.last_post_id, excluded.last_post_id)), " \
+	SQL_COUNT_POST "SELECT post_id FROM p"
+
+#define SQL_INSERT_PUBLISH \
+	"WITH p AS (INSERT INTO feed.posts (post_id, author_id, body, idempotency_key, last_region) " \
+	"           VALUES ($1, $2, $3, $4, $5) " \
+	"           ON CONFLICT (author_id, idempotency_key) DO NOTHING " \
+	"           RETURNING post_id, author_id, repost_of), "
+
+#define SQL_INSERT_REPOST \
+	"WITH p AS (INSERT INTO feed.posts (post_id, author_id, repost_of, idempotency_key, last_region) " \
+	"           VALUES ($1, $2, $3, $4, $5) " \
+	"           ON CONFLICT (author_id, repost_of) WHERE repost_of IS NOT NULL AND deleted_at IS NULL " \
+	"           DO NOTHING " \
+	"           RETURNING post_id, author_id, repost_of), "
+
+static FeedPlan publish_push_plan = {
+	"publish_push", SQL_INSERT_PUBLISH SQL_DELIVER_PUSH,
+	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, INT2OID}
+};
+static FeedPlan publish_pull_plan = {
+	"publish_pull", SQL_INSERT_PUBLISH SQL_DELIVER_PULL,
+	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, INT2OID}
+};
+static FeedPlan repost_push_plan = {
+	"repost_push", SQL_INSERT_REPOST SQL_DELIVER_PUSH,
+	5, {INT8OID, INT8OID, INT8OID, TEXTOID, INT2OID}
+};
+static FeedPlan repost_pull_plan = {
+	"repost_pull", SQL_INSERT_REPOST SQL_DELIVER_PULL,
+	5, {INT8OID, INT8OID, INT8OID, TEXTOID, INT2OID}
+};
+
+/*
+ * Is this author's next post pulled rather than fanned out?  Above the
+ * celebrity threshold (active followers, exact) or in backlog pull mode.
+ * Either answer keeps feeds exact: reads merge pulled ranges with inboxes.
+ */
+static bool
+author_is_pulled(int64 author)
+{
+	static FeedPlan pulled_plan = {
+		"author_is_pulled",
+		"SELECT (coalesce((SELECT follower_count FROM feed.user_counters WHERE user_id = $1), 0) "
+		"      + coalesce((SELECT sum(delta) FROM feed.counter_deltas "
+		"                  WHERE target = $1 AND kind = 'r'), 0)) > $2 "
+		"    OR EXISTS (SELECT 1 FROM feed.fanout_pull_mode WHERE author_id = $1 AND until > now())",
+		2, {INT8OID, INT8OID}
+	};
+	Datum		values[2] = {Int64GetDatum(author), Int64GetDatum(feed_celebrity_threshold)};
+	bool		isnull;
+
+	feed_spi_exec(&pulled_plan, values, NULL, false, 1);
+	return feed_spi_bool(0, 1, &isnull);
+}
+
+/* Insert and deliver a post; returns its id, or 0 on a conflict. */
+static int64
+insert_post(FeedPlan *push, FeedPlan *pull, int64 author, Datum *values, const char *nulls)
+{
+	bool		pulled = author_is_pulled(author);
+	bool		isnull;
+
+	if (feed_spi_exec(pulled ? pull : push, values, nulls, false, 0) != 1)
+		return 0;
+	if (!pulled)
+		feed_workers_wake_at_commit();
+	return feed_spi_int64(0, 1, &isnull);
+}
 
 #define SQL_POST_LOOKUP \
 	"SELECT e.author_id, e.repost_of IS NOT NULL, e.deleted_at IS NOT NULL, " \
@@ -176,23 +262,12 @@ existing_for_key(int64 author, text *key, bool want_repost, int64 *post_id)
 Datum
 feed_publish(PG_FUNCTION_ARGS)
 {
-	static FeedPlan publish_plan = {
-		"publish",
-		"WITH p AS (INSERT INTO feed.posts (post_id, author_id, body, idempotency_key, last_region) "
-		"           VALUES ($1, $2, $3, $4, $5) "
-		"           ON CONFLICT (author_id, idempotency_key) DO NOTHING "
-		"           RETURNING post_id, author_id, repost_of), "
-		SQL_DELIVER
-		"SELECT post_id FROM p",
-		5, {INT8OID, INT8OID, TEXTOID, TEXTOID, INT2OID}
-	};
 	int64		author;
 	text	   *body;
 	text	   *key;
 	int64		post_id;
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	bool		isnull;
 
 	feed_check_preloaded();
 	author = feed_arg_int64(fcinfo, 0, "author");
@@ -209,9 +284,8 @@ feed_publish(PG_FUNCTION_ARGS)
 		values[3] = PointerGetDatum(key);
 		nulls[3] = key ? ' ' : 'n';
 		values[4] = Int16GetDatum((int16) feed_region_id);
-		if (feed_spi_exec(&publish_plan, values, nulls, false, 0) == 1)
-			post_id = feed_spi_int64(0, 1, &isnull);
-		else if (!existing_for_key(author, key, false, &post_id))
+		post_id = insert_post(&publish_push_plan, &publish_pull_plan, author, values, nulls);
+		if (post_id == 0 && !existing_for_key(author, key, false, &post_id))
 			/* a concurrent retry with this key committed; it must be visible now */
 			elog(ERROR, "feed: idempotency key conflict but no post holds the key");
 	}
@@ -229,17 +303,6 @@ feed_publish(PG_FUNCTION_ARGS)
 Datum
 feed_repost(PG_FUNCTION_ARGS)
 {
-	static FeedPlan repost_plan = {
-		"repost",
-		"WITH p AS (INSERT INTO feed.posts (post_id, author_id, repost_of, idempotency_key, last_region) "
-		"           VALUES ($1, $2, $3, $4, $5) "
-		"           ON CONFLICT (author_id, repost_of) WHERE repost_of IS NOT NULL AND deleted_at IS NULL "
-		"           DO NOTHING "
-		"           RETURNING post_id, author_id, repost_of), "
-		SQL_DELIVER
-		"SELECT post_id FROM p",
-		5, {INT8OID, INT8OID, INT8OID, TEXTOID, INT2OID}
-	};
 	static FeedPlan live_repost_plan = {
 		"live_repost",
 		"SELECT post_id FROM feed.posts "
@@ -283,9 +346,8 @@ feed_repost(PG_FUNCTION_ARGS)
 	values[3] = PointerGetDatum(key);
 	nulls[3] = key ? ' ' : 'n';
 	values[4] = Int16GetDatum((int16) feed_region_id);
-	if (feed_spi_exec(&repost_plan, values, nulls, false, 0) == 1)
-		post_id = feed_spi_int64(0, 1, &isnull);
-	else
+	post_id = insert_post(&repost_push_plan, &repost_pull_plan, reposter, values, nulls);
+	if (post_id == 0)
 	{
 		values[0] = Int64GetDatum(reposter);
 		values[1] = Int64GetDatum(info.orig_id);

@@ -32,6 +32,7 @@
 #include "counters.h"
 #include "feed.h"
 #include "graph.h"
+#include "maintenance.h"
 #include "spi_plans.h"
 #include "validate.h"
 
@@ -103,8 +104,10 @@ PG_FUNCTION_INFO_V1(feed_user_posts);
 
 /*
  * Above the horizon: $1 viewer, $2 cursor (exclusive), $3 batch, $4 horizon.
- * The three sources are each limited, then merged: the newest $3 overall
- * are among each source's newest $3.
+ * Four sources: the inbox; posts of queued fanout jobs; posts of authors
+ * with a queued backfill; posts in the pulled ranges of followed authors
+ * (celebrities, pull mode: never in inboxes).  Each is limited, then they
+ * are merged: the newest $3 overall are among each source's newest $3.
  */
 #define SQL_SOURCE_INBOX \
 	"SELECT entry_id FROM (" \
@@ -122,6 +125,13 @@ PG_FUNCTION_INFO_V1(feed_user_posts);
 	"    AND p.post_id < $2 AND p.post_id > $4 AND p.deleted_at IS NULL " \
 	"    ORDER BY p.post_id DESC LIMIT $3) bp " \
 	"  WHERE b.user_id = $1) " \
+	" UNION " \
+	" (SELECT pp.post_id FROM feed.pull_authors pa CROSS JOIN LATERAL " \
+	"   (SELECT p.post_id FROM feed.posts p WHERE p.author_id = pa.author_id " \
+	"    AND p.post_id < $2 AND p.post_id > $4 " \
+	"    AND p.post_id BETWEEN pa.first_post_id AND pa.last_post_id AND p.deleted_at IS NULL " \
+	"    ORDER BY p.post_id DESC LIMIT $3) pp " \
+	"  WHERE pa.author_id = $1 OR " SQL_FOLLOWS("pa.author_id") ") " \
 	") s (entry_id) ORDER BY entry_id DESC LIMIT $3"
 
 /* At or below the horizon: newest posts of $1 and $1's followees. */
@@ -193,9 +203,14 @@ feed_home(PG_FUNCTION_ARGS)
 	{
 		horizon = feed_spi_int64(0, 1, &isnull);
 		from_inbox = cursor - 1 > horizon;
+		feed_activity_note(viewer, false);
 	}
 	else
-		from_inbox = false;		/* evicted or never built: pull it all */
+	{
+		/* evicted, cold or never built: pull it all, and ask for a rebuild */
+		from_inbox = false;
+		feed_activity_note(viewer, true);
+	}
 
 	while (emitted < lim)
 	{

@@ -3,8 +3,8 @@
 # server at any moment loses no committed write, pending fanout resumes after
 # the restart, no inbox entry appears twice, and ids keep increasing.
 #
-# 1. Posts committed, fanout still queued (1.0 fans out only in
-#    feed.wait_idle()), kill -9, restart: posts and jobs are there, wait_idle
+# 1. Posts committed, fanout still queued (workers are off here, so only
+#    feed.wait_idle() fans out), kill -9, restart: posts and jobs are there, wait_idle
 #    delivers exactly one entry per (follower, post).
 # 2. kill -9 in the middle of a big fanout (20k followers, batches of 500)
 #    run by feed.wait_idle(), restart, wait_idle again: still exactly one
@@ -30,6 +30,11 @@ $node->append_conf(
 shared_preload_libraries = 'feed'
 feed.database = 'postgres'
 feed.fanout_batch_size = 500
+# This file tests fanout run by feed.wait_idle() in a backend; the workers
+# have their own crash tests (t/020), and a 20k-follower author must be
+# fanned out here, not pulled as a celebrity.
+feed.fanout_workers = 0
+feed.celebrity_threshold = 1000000
 fsync = off
 restart_after_crash = on
 });
