@@ -10,6 +10,9 @@
  * and rebuilds the inboxes of readers whose inbox had no sentinel (cold,
  * evicted, or never built), so their next reads come from the inbox again.
  *
+ * Lazy cleanup: inbox rows that can never be shown again are swept a few
+ * users per round.
+ *
  * Degradation: when the fanout backlog (follower rows still to write)
  * passes feed.fanout_backlog_limit, the authors with the largest backlog
  * switch to pull mode for feed.fanout_pull_minutes: their queued jobs are
@@ -35,6 +38,7 @@
 #define ACTIVITY_PARTITIONS		16
 #define ACTIVITY_REFRESH_USECS	(60 * USECS_PER_SEC)
 #define REBUILDS_PER_TICK		200
+#define SWEEP_USERS_PER_TICK	100
 
 typedef struct ActivityEntry
 {
@@ -288,9 +292,43 @@ degrade_backlog(void)
 	}
 }
 
+/*
+ * Unfollows, blocks and deletes hide entries on the read path at once; the
+ * inbox rows themselves are cleaned here, lazily: each round sweeps the
+ * inboxes of the next users (in user_id order, wrapping around) and deletes
+ * entries that can never be shown again (deleted post or original, author
+ * no longer followed).  A later follow backfills what it needs.
+ */
+static void
+sweep_inboxes(void)
+{
+	static FeedPlan sweep_plan = {
+		"inbox_sweep",
+		"WITH u AS (SELECT user_id FROM feed.users WHERE user_id > $1 ORDER BY user_id LIMIT $2), "
+		"del AS (DELETE FROM feed.inbox i USING u, feed.posts e, feed.posts o "
+		"        WHERE i.user_id = u.user_id AND i.entry_id >= 0 "
+		"        AND e.post_id = i.entry_id AND o.post_id = i.post_id "
+		"        AND (e.deleted_at IS NOT NULL OR o.deleted_at IS NOT NULL "
+		"             OR (e.author_id <> i.user_id AND NOT EXISTS "
+		"                 (SELECT 1 FROM feed.follows f WHERE f.follower_id = i.user_id "
+		"                  AND f.followee_id = e.author_id AND f.state = 'active')))) "
+		"SELECT max(user_id) FROM u",
+		2, {INT8OID, INT4OID}
+	};
+	static int64 cursor = 0;
+	Datum		values[2] = {Int64GetDatum(cursor), Int32GetDatum(SWEEP_USERS_PER_TICK)};
+	bool		isnull;
+	int64		last;
+
+	feed_spi_exec(&sweep_plan, values, NULL, false, 1);
+	last = feed_spi_int64(0, 1, &isnull);
+	cursor = isnull ? 0 : last;
+}
+
 void
 feed_maintenance_tick(void *arg)
 {
 	flush_activity();
 	degrade_backlog();
+	sweep_inboxes();
 }
