@@ -265,6 +265,50 @@ SELECT (SELECT count(*) FROM feed.fanout_jobs) AS queued_jobs,
        (SELECT coalesce(jsonb_agg(to_jsonb(w) ORDER BY w.worker), '[]')
           FROM feed.worker_status() w) AS workers;
 
+-- ---------------------------------------------------------------------------
+-- Integrity: reconciliation, verify / repair, tombstones, pg_cron schedule.
+-- ---------------------------------------------------------------------------
+
+-- Every correction made by feed.reconcile_counts (and feed.repair).
+CREATE TABLE feed.reconcile_log (
+    log_id    bigserial PRIMARY KEY,
+    target_id bigint NOT NULL,          -- user_id, or post_id for like_count
+    kind      text NOT NULL,            -- follower_count, following_count, post_count, like_count
+    old_value bigint NOT NULL,
+    new_value bigint NOT NULL,
+    fixed_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Findings of the scheduled feed.verify() runs (only checks with problems).
+CREATE TABLE feed.verify_log (
+    log_id     bigserial PRIMARY KEY,
+    run_at     timestamptz NOT NULL DEFAULT now(),
+    check_name text NOT NULL,
+    problems   bigint NOT NULL,
+    sample     jsonb
+);
+
+CREATE FUNCTION feed.reconcile_counts(batch integer DEFAULT 10000)
+RETURNS TABLE (kind text, checked bigint, fixed bigint)
+AS 'MODULE_PATHNAME', 'feed_reconcile_counts' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.verify()
+RETURNS TABLE (check_name text, problems bigint, sample jsonb)
+AS 'MODULE_PATHNAME', 'feed_verify' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.repair()
+RETURNS TABLE (check_name text, fixed bigint)
+AS 'MODULE_PATHNAME', 'feed_repair' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.purge_tombstones()
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_purge_tombstones' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.schedule_maintenance(every_minute boolean DEFAULT false)
+RETURNS integer AS 'MODULE_PATHNAME', 'feed_schedule_maintenance' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.unschedule_maintenance()
+RETURNS integer AS 'MODULE_PATHNAME', 'feed_unschedule_maintenance' LANGUAGE C VOLATILE;
+
 -- Decodes an id into its parts; handy for operators and for tests.
 CREATE FUNCTION feed.id_parts(id bigint,
                               OUT created_at timestamptz, OUT region_id integer, OUT sequence integer)
@@ -290,3 +334,7 @@ SELECT pg_catalog.pg_extension_config_dump('feed.user_counters', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.post_counters', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.counter_deltas', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.counter_deltas_delta_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.reconcile_log', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.reconcile_log_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.verify_log', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.verify_log_log_id_seq', '');

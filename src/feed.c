@@ -38,6 +38,7 @@ int			feed_fanout_active_days = 30;
 int			feed_fanout_backlog_limit = 1000000;
 int			feed_fanout_pull_minutes = 10;
 int			feed_activity_slots = 65536;
+int			feed_tombstone_retention = 30 * 24 * 3600;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -196,5 +197,13 @@ feed_define_gucs(void)
 							&feed_activity_slots,
 							65536, 1024, 16777216,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.tombstone_retention",
+							"How long deleted posts are kept as tombstones before feed.purge_tombstones() removes them.",
+							"Regions need the tombstone until each has seen the delete.",
+							&feed_tombstone_retention,
+							30 * 24 * 3600, 60, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 }
