@@ -466,7 +466,8 @@ feed_repair(PG_FUNCTION_ARGS)
  * feed.purge_tombstones() -> bigint
  *
  * Hard-deletes posts deleted more than feed.tombstone_retention ago, with
- * their likes, counters and inbox rows.  An original still referenced by a
+ * their likes, counters, jobs and inbox rows (the inbox pass is a scan of
+ * the table per batch of 10000 posts: a daily job, not a hot path).  An original still referenced by a
  * repost row waits until the repost is purged (a later run).  Replicas need
  * the tombstone until every region has seen it: keep the retention well
  * above the longest partition you want to survive.
@@ -484,6 +485,9 @@ feed_purge_tombstones(PG_FUNCTION_ARGS)
 		"pc AS (DELETE FROM feed.post_counters x USING gone WHERE x.post_id = gone.post_id), "
 		"cd AS (DELETE FROM feed.counter_deltas x USING gone WHERE x.target = gone.post_id AND x.kind = 'l'), "
 		"j AS (DELETE FROM feed.fanout_jobs x USING gone WHERE x.post_id = gone.post_id), "
+		/* one pass over the inbox per batch: hashed subplans, no per-post probe */
+		"i AS (DELETE FROM feed.inbox x WHERE x.entry_id IN (SELECT post_id FROM gone) "
+		"      OR x.post_id IN (SELECT post_id FROM gone)), "
 		"p AS (DELETE FROM feed.posts x USING gone WHERE x.post_id = gone.post_id RETURNING 1) "
 		"SELECT count(*) FROM p",
 		1, {FLOAT8OID}
