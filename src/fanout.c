@@ -161,6 +161,7 @@ feed_fanout_run_batch(int batch_size, int inbox_max, bool skip_locked)
 		"src AS (SELECT h.user_id, h.author_id, p.post_id, p.orig FROM h CROSS JOIN LATERAL " \
 		"          (SELECT p.post_id, coalesce(p.repost_of, p.post_id) AS orig FROM feed.posts p " \
 		"           WHERE p.author_id = h.author_id AND p.post_id > h.hz AND p.deleted_at IS NULL " \
+		"           AND " FEED_SQL_NOT_PULLED("p") " " \
 		"           ORDER BY p.post_id DESC LIMIT $2) p), " \
 		"ins AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) " \
 		"        SELECT user_id, post_id, orig FROM src ON CONFLICT DO NOTHING), " \

@@ -14,6 +14,15 @@
 #define FEED_FANOUT_H
 
 /*
+ * SQL condition: post P (a feed.posts alias) is not in its author's pulled
+ * range.  Pulled posts are read at read time and never copied into inboxes
+ * (by backfills and rebuilds either).
+ */
+#define FEED_SQL_NOT_PULLED(P) \
+	"NOT EXISTS (SELECT 1 FROM feed.pull_authors pa WHERE pa.author_id = " P ".author_id " \
+	"            AND " P ".post_id BETWEEN pa.first_post_id AND pa.last_post_id)"
+
+/*
  * Applies one batch of the oldest fanout job; returns the inbox rows written
  * or -1 when there was no job.  skip_locked: take a job nobody else holds
  * (workers) instead of waiting for it (wait_idle).  Must be connected to SPI.

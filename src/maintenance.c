@@ -31,6 +31,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "fanout.h"
 #include "feed.h"
 #include "maintenance.h"
 #include "spi_plans.h"
@@ -168,6 +169,7 @@ rebuild_inbox(int64 user_id)
 		"   CROSS JOIN LATERAL "
 		"   (SELECT p.post_id, coalesce(p.repost_of, p.post_id) AS orig FROM feed.posts p "
 		"    WHERE p.author_id = a.author_id AND p.deleted_at IS NULL "
+		"    AND " FEED_SQL_NOT_PULLED("p") " "
 		"    ORDER BY p.post_id DESC LIMIT $2) p "
 		"   ORDER BY p.post_id DESC LIMIT $2), "
 		"ins AS (INSERT INTO feed.inbox (user_id, entry_id, post_id) "

@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -27,6 +28,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
@@ -375,10 +377,24 @@ in_transaction(const char *activity, void (*fn) (void *), void *arg)
 	StartTransactionCommand();
 	PG_TRY();
 	{
-		PushActiveSnapshot(GetTransactionSnapshot());
+		Oid			extoid;
+
 		pgstat_report_activity(STATE_RUNNING, activity);
-		/* the extension may be absent, or dropped since the last round */
-		if (OidIsValid(get_extension_oid("feed", true)))
+
+		/*
+		 * The extension may be absent, or being dropped.  DROP EXTENSION
+		 * locks the extension object before its tables; locking it first
+		 * here too makes us queue behind a drop instead of holding one of
+		 * its tables while it waits for another (a deadlock).
+		 */
+		extoid = get_extension_oid("feed", true);
+		if (OidIsValid(extoid))
+		{
+			LockDatabaseObject(ExtensionRelationId, extoid, 0, AccessShareLock);
+			extoid = get_extension_oid("feed", true);
+		}
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (OidIsValid(extoid))
 		{
 			feed_spi_connect();
 			fn(arg);
@@ -644,7 +660,12 @@ feed_launcher_main(Datum main_arg)
 	for (int slot = 0; slot < FEED_MAX_WORKERS; slot++)
 		if (handles[slot] != NULL)
 			TerminateBackgroundWorker(handles[slot]);
-	proc_exit(0);
+
+	/*
+	 * Exit code 1 so that the postmaster restarts us (bgw_restart_time)
+	 * after a pg_terminate_backend; at shutdown nothing is restarted.
+	 */
+	proc_exit(1);
 }
 
 /* ---------------------------------------------------------------------
