@@ -13,7 +13,9 @@
 --    and fully at the end: feed.home and feed.user_posts are walked page by
 --    page with the `before` cursor and every page is compared with the
 --    oracle's page; feed.user_stats is compared with counts from the tables;
---    structural invariants of the tables are checked.
+--    structural invariants of the tables are checked.  During one slice, the
+--    first pages are also probed right after operations commit, while their
+--    fanout is still pending.
 --
 -- Ids are time-based and differ between runs: the output shows only counts
 -- and booleans.  On a mismatch, oracle.mismatches explains it (the ids in
@@ -27,6 +29,9 @@ CREATE SCHEMA oracle;
 RESET client_min_messages;
 -- 10,000 commits: do not wait for the WAL flush of each.
 SET synchronous_commit = off;
+-- The definitions below print nothing when they succeed; keep them out of
+-- the expected output (an error would still show).  Echo resumes at "Run".
+\set ECHO none
 
 ------------------------------------------------------------------------------
 -- The oracle (DESIGN.md, "Visibility (the oracle)", feed.home,
@@ -166,7 +171,10 @@ $$;
 CREATE TABLE oracle.uidx (idx int PRIMARY KEY, user_id bigint NOT NULL UNIQUE, handle text NOT NULL);
 -- One row per operation: its kind, the outcome ('t', 'f', 'active',
 -- 'pending', 'new' for a fresh id, 'id:<n>' for an existing one, 'E:<sqlstate>').
-CREATE TABLE oracle.outcomes (op int PRIMARY KEY, kind text NOT NULL, outcome text NOT NULL);
+-- via_repost: the post argument was a repost (repost of a repost, like
+-- through a repost, edit of a repost...).
+CREATE TABLE oracle.outcomes (op int PRIMARY KEY, kind text NOT NULL, outcome text NOT NULL,
+                              via_repost boolean);
 -- Everything that differs from the oracle / the expectation.
 CREATE TABLE oracle.mismatches (id serial PRIMARY KEY, phase text, what text, detail text);
 -- Pages walked per check phase.
@@ -633,7 +641,7 @@ BEGIN
             outcome := 'E:' || st;
         END;
 
-        INSERT INTO oracle.outcomes VALUES (i, kind, outcome);
+        INSERT INTO oracle.outcomes VALUES (i, kind, outcome, pp.repost_of IS NOT NULL);
         IF NOT outcome = ANY (expect) THEN
             INSERT INTO oracle.mismatches (phase, what, detail)
             VALUES ('ops', kind, format('op %s %s(a=%s b=%s post=%s key=%s text=%L flag=%s): expected one of %s, got %s%s',
@@ -934,6 +942,7 @@ LANGUAGE sql AS $$
         SELECT user_id FROM oracle.uidx ORDER BY md5(salt || handle) LIMIT 30) s
 $$;
 
+\set ECHO all
 ------------------------------------------------------------------------------
 -- Run: the workload in slices, checks after each.
 ------------------------------------------------------------------------------
@@ -1000,7 +1009,11 @@ SELECT (SELECT count(*) FROM oracle.outcomes) >= 5000 AS ops_5000,
        (SELECT count(*) FROM feed.blocks) >= 10 AS blocks,
        (SELECT count(*) FROM feed.follows WHERE state = 'pending') >= 5 AS pending_requests,
        (SELECT count(*) FROM feed.posts WHERE deleted_at IS NOT NULL) >= 50 AS deleted_posts,
-       (SELECT count(*) FROM feed.posts WHERE repost_of IS NOT NULL) >= 200 AS reposts;
+       (SELECT count(*) FROM feed.posts WHERE repost_of IS NOT NULL) >= 200 AS reposts,
+       (SELECT count(*) FROM oracle.outcomes
+        WHERE kind = 'repost' AND via_repost AND outcome NOT LIKE 'E:%') >= 20 AS reposts_of_reposts,
+       (SELECT count(*) FROM oracle.outcomes
+        WHERE kind = 'like' AND via_repost AND outcome NOT LIKE 'E:%') >= 20 AS likes_via_reposts;
 
 -- Probes made right after an operation committed.
 SELECT count(*) AS probes FROM oracle.probes;
