@@ -102,14 +102,26 @@ typedef struct ReconcileTotals
 	int64		fixed_l;
 } ReconcileTotals;
 
-/* Must be connected to SPI. */
+/*
+ * Must be connected to SPI.  Two reconciliations at once would each see the
+ * same drift in their own snapshot and both append the fix; a self-
+ * conflicting lock on the log serialises them (readers and the writers of
+ * counts are not blocked), and each batch statement takes its snapshot
+ * after the lock, so the second sees the first one's corrections.
+ */
 static void
 reconcile_all(int batch, ReconcileTotals *t)
 {
+	static FeedPlan serialise_plan = {
+		"reconcile_lock",
+		"LOCK TABLE feed.reconcile_log IN SHARE ROW EXCLUSIVE MODE",
+		0, {InvalidOid}
+	};
 	int64		cursor = 0;
 	bool		isnull;
 
 	memset(t, 0, sizeof(*t));
+	feed_spi_exec(&serialise_plan, NULL, NULL, false, 0);
 	for (;;)
 	{
 		Datum		values[2] = {Int64GetDatum(cursor), Int32GetDatum(batch)};
