@@ -22,6 +22,8 @@
 #        pull     the fastest plain-SQL pull query we could write with the
 #                 same semantics as feed.home          baseline (a)
 #        home     feed.home(viewer, 50)                the extension
+#        home_generic  the same with plan_cache_mode = force_generic_plan
+#                 for the session (diagnostic: cost of re-planning inside)
 #   5. prints TPS and latency (average, p50, p99 from pgbench --log) and the
 #      ratios of home to each baseline; stops the cluster and deletes it.
 #
@@ -50,7 +52,7 @@ ORACLE_CHECK=${BENCH_ORACLE_CHECK:-10}
 SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-2GB}
 GRAPH=${BENCH_GRAPH:-bulk}
 PGSS=${BENCH_PGSS:-0}
-VARIANTS="select1 lookup inbox pull home"
+VARIANTS="select1 lookup inbox pull home home_generic"
 
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" -ne 0 ]; then
@@ -226,6 +228,7 @@ psql_pg -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM feed.home((SELEC
 # pgbench
 # ---------------------------------------------------------------------------
 for v in $VARIANTS; do
+	[ -f "$dir/queries/$v.sql" ] || continue
 	{ echo '\set n random(1, :nviewers)'; cat "$dir/queries/$v.sql"; } >"$dir/$v.pgb"
 done
 chown postgres: "$dir"/*.pgb
@@ -248,10 +251,18 @@ feed_cpu() {
 run_pgbench() { # variant clients seconds [log]
 	local v=$1 c=$2 secs=$3 log=${4:-}
 	local j=$((c < 2 ? c : 2))
+	local script=$v options=
+	# home_generic: feed.home again, with the plans of the statements it runs
+	# inside forced generic (plan_cache_mode is read by its saved SPI plans):
+	# measures what re-planning them on every call costs.
+	if [ "$v" = home_generic ]; then
+		script=home
+		options="-c plan_cache_mode=force_generic_plan"
+	fi
 	local args=(-h "$dir" -p "$port" -n -M prepared -c "$c" -j "$j" -T "$secs"
-		-D nviewers="$VIEWERS" -f "$v.pgb")
+		-D nviewers="$VIEWERS" -f "$script.pgb")
 	[ -n "$log" ] && args+=(--log --log-prefix="$dir/log/$v.c$c")
-	as_pg "$bindir/pgbench" "${args[@]}" bench
+	as_pg env PGOPTIONS="$options" "$bindir/pgbench" "${args[@]}" bench
 }
 
 for c in $CLIENTS; do
@@ -292,18 +303,21 @@ echo
 echo "Ratios of feed.home to each baseline (TPS: home / baseline, >1 means home is faster;"
 echo "latency: home / baseline, <1 means home is faster)."
 echo
-echo "| clients | baseline | TPS ratio | p50 latency ratio | p99 latency ratio |"
-echo "|---:|---|---:|---:|---:|"
+echo "| clients | feed.home run | baseline | TPS ratio | p50 latency ratio | p99 latency ratio |"
+echo "|---:|---|---|---:|---:|---:|"
 awk '$3 != "FAILED" { tps[$1 "," $2] = $3; p50[$1 "," $2] = $6; p99[$1 "," $2] = $7; cl[$2] = 1 }
 	END {
 		n = split("pull inbox lookup select1", base, " ")
 		for (c in cl) {
-			h = "home," c
-			if (!(h in tps)) continue
-			for (i = 1; i <= n; i++) {
-				b = base[i] "," c
-				if (!(b in tps)) continue
-				printf "| %s | %s | %.2f | %.2f | %.2f |\n", c, base[i], tps[h] / tps[b], p50[h] / p50[b], p99[h] / p99[b]
+			for (k = 1; k <= 2; k++) {
+				hv = k == 1 ? "home" : "home_generic"
+				h = hv "," c
+				if (!(h in tps)) continue
+				for (i = 1; i <= n; i++) {
+					b = base[i] "," c
+					if (!(b in tps)) continue
+					printf "| %s | %s | %s | %.2f | %.2f | %.2f |\n", c, hv, base[i], tps[h] / tps[b], p50[h] / p50[b], p99[h] / p99[b]
+				}
 			}
 		}
 	}' "$results" | sort -t'|' -k2,2n -s
