@@ -13,7 +13,7 @@
 #      return the same page, and that the pull baseline equals the literal
 #      oracle of DESIGN.md (bench/oracle.sql);
 #   4. runs pgbench (prepared protocol, BENCH_DURATION seconds per run, for
-#      each client count in BENCH_CLIENTS) on five one-statement scripts, each
+#      each client count in BENCH_CLIENTS) on one-statement scripts, each
 #      starting with a random viewer among the active users (bench.viewers):
 #        select1  SELECT 1                            round-trip ceiling
 #        lookup   the viewer lookup alone              round trip + PK probe
