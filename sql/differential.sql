@@ -6,9 +6,9 @@
 --    publish (with and without idempotency keys, with retries), repost (of
 --    originals and of reposts, with retries), edit, delete, like, unlike.
 --    Before each operation the expected outcome (return value or SQLSTATE)
---    is derived from the tables and docs/decisions.md; after it, its effect
+--    is derived from the tables and docs/api.md; after it, its effect
 --    on the tables is checked.  Any SQLSTATE not documented in
---    docs/decisions.md aborts the test.
+--    docs/api.md aborts the test.
 -- 2. After prefixes of the workload (with and without feed.wait_idle()),
 --    and fully at the end: feed.home and feed.user_posts are walked page by
 --    page with the `before` cursor and every page is compared with the
@@ -154,7 +154,7 @@ LANGUAGE sql STABLE AS $$
     ORDER BY p.post_id DESC
 $$;
 
--- feed.user_stats(U) from the tables (docs/decisions.md).
+-- feed.user_stats(U) from the tables (docs/api.md).
 CREATE FUNCTION oracle.user_stats(u bigint,
     OUT follower_count bigint, OUT following_count bigint, OUT post_count bigint)
 LANGUAGE sql STABLE AS $$

@@ -1,5 +1,5 @@
 -- preload: the library is in shared_preload_libraries, and its GUCs exist
--- with their documented defaults, ranges and contexts (docs/decisions.md).
+-- with their documented defaults, ranges and contexts (docs/configuration.md).
 -- (What happens without preload is covered by a TAP test: a regress instance
 -- cannot unload the library.)
 \set VERBOSITY terse

@@ -67,17 +67,19 @@ PG_FUNCTION_INFO_V1(feed_user_posts);
 	"     AND (NOT ou.is_private OR " SQL_FOLLOWS("o.author_id") ")))"
 
 /*
- * e is the smallest visible post of its group: the original is not a
- * visible member (else it would be smaller), and no visible repost of o has
- * a smaller id.  Blocks need no check for members: their authors are $1 or
- * followed, and a block removes follows.
+ * e is the smallest visible post of its group.  An original always is (its
+ * reposts have larger ids), so only a repost is checked: the original must
+ * not be a visible member (else it would be smaller), nor any visible repost
+ * of o with a smaller id.  Blocks need no check for members: their authors
+ * are $1 or followed, and a block removes follows.
  */
 #define SQL_GROUP_MINIMUM \
-	"NOT (e.repost_of IS NOT NULL AND (o.author_id = $1 OR " SQL_FOLLOWS("o.author_id") ")) " \
-	"AND NOT EXISTS (SELECT 1 FROM feed.posts q " \
-	"                WHERE q.repost_of = o.post_id AND q.post_id < e.post_id " \
-	"                AND q.deleted_at IS NULL " \
-	"                AND (q.author_id = $1 OR " SQL_FOLLOWS("q.author_id") "))"
+	"(e.repost_of IS NULL OR (" \
+	" NOT (o.author_id = $1 OR " SQL_FOLLOWS("o.author_id") ") " \
+	" AND NOT EXISTS (SELECT 1 FROM feed.posts q " \
+	"                 WHERE q.repost_of = o.post_id AND q.post_id < e.post_id " \
+	"                 AND q.deleted_at IS NULL " \
+	"                 AND (q.author_id = $1 OR " SQL_FOLLOWS("q.author_id") "))))"
 
 /*
  * Check of a batch of candidate entry ids (CTE "cand(entry_id)", newest

@@ -55,6 +55,7 @@ int			feed_fanout_rate_limit = 0;
 #define RATE_RING_SECONDS	60
 #define WORKER_FOLD_BATCH	10000
 #define WORKER_BACKFILL_BATCH 200
+#define WORKER_JOBS_PER_UNIT	8
 
 typedef enum FeedWorkerState
 {
@@ -440,6 +441,19 @@ do_one_unit(void *arg)
 	rows = feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max, true);
 	if (rows >= 0)
 	{
+		/*
+		 * Most jobs are smaller than a batch: take a few more in the same
+		 * transaction, until a batch's worth of rows is written.  A big job
+		 * fills the batch alone, so big jobs still spread over the workers.
+		 */
+		for (int i = 1; i < WORKER_JOBS_PER_UNIT && rows < feed_fanout_batch_size; i++)
+		{
+			int64		more = feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max, true);
+
+			if (more < 0)
+				break;
+			rows += more;
+		}
 		unit->rows = rows;
 		unit->kind = FEED_WORKER_FANOUT;
 		return;
