@@ -39,6 +39,7 @@ int			feed_fanout_backlog_limit = 1000000;
 int			feed_fanout_pull_minutes = 10;
 int			feed_activity_slots = 65536;
 int			feed_tombstone_retention = 30 * 24 * 3600;
+int			feed_inbox_sweep_users = 20;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -197,6 +198,14 @@ feed_define_gucs(void)
 							&feed_activity_slots,
 							65536, 1024, 16777216,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("feed.inbox_sweep_users",
+							"Users whose inbox the launcher sweeps of dead entries each second (0: no sweep).",
+							NULL,
+							&feed_inbox_sweep_users,
+							20, 0, 100000,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("feed.tombstone_retention",

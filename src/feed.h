@@ -25,6 +25,7 @@ extern int	feed_fanout_backlog_limit;
 extern int	feed_fanout_pull_minutes;
 extern int	feed_activity_slots;
 extern int	feed_tombstone_retention;
+extern int	feed_inbox_sweep_users;
 
 /*
  * Every SQL-callable function starts here: without shared_preload_libraries

@@ -11,7 +11,8 @@
  * evicted, or never built), so their next reads come from the inbox again.
  *
  * Lazy cleanup: inbox rows that can never be shown again are swept a few
- * users per round (20 users: a few thousand index probes a second).
+ * users per round (feed.inbox_sweep_users, default 20: a few thousand
+ * index probes a second).
  *
  * Degradation: when the fanout backlog (follower rows still to write)
  * passes feed.fanout_backlog_limit, the authors with the largest backlog
@@ -39,7 +40,6 @@
 #define ACTIVITY_PARTITIONS		16
 #define ACTIVITY_REFRESH_USECS	(60 * USECS_PER_SEC)
 #define REBUILDS_PER_TICK		200
-#define SWEEP_USERS_PER_TICK	20
 
 typedef struct ActivityEntry
 {
@@ -328,10 +328,12 @@ sweep_inboxes(void)
 		2, {INT8OID, INT4OID}
 	};
 	static int64 cursor = 0;
-	Datum		values[2] = {Int64GetDatum(cursor), Int32GetDatum(SWEEP_USERS_PER_TICK)};
+	Datum		values[2] = {Int64GetDatum(cursor), Int32GetDatum(feed_inbox_sweep_users)};
 	bool		isnull;
 	int64		last;
 
+	if (feed_inbox_sweep_users <= 0)
+		return;
 	feed_spi_exec(&sweep_plan, values, NULL, false, 1);
 	last = feed_spi_int64(0, 1, &isnull);
 	cursor = isnull ? 0 : last;

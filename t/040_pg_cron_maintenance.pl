@@ -86,6 +86,11 @@ q1( qq{UPDATE feed.posts SET deleted_at = now() - interval '2 minutes' WHERE pos
 q1(q{ALTER DATABASE postgres SET feed.tombstone_retention = 60});
 wait_for(qq{SELECT NOT EXISTS (SELECT 1 FROM feed.inbox WHERE entry_id = $gone)},
 	'the inbox sweep to remove the deleted post\'s entries');
+# From here on the cron jobs, not the launcher's sweep, must remove the
+# injected dead entry: stop the sweep (the launcher reloads within a second).
+q1(q{ALTER SYSTEM SET feed.inbox_sweep_users = 0});
+q1(q{SELECT pg_reload_conf()});
+usleep(2_500_000);
 
 # The damage.
 q1( qq{UPDATE feed.user_counters SET follower_count = follower_count + 5 WHERE user_id = $bob});
