@@ -23,27 +23,33 @@ PG_FUNCTION_INFO_V1(feed_user_stats);
  * One statement moves a batch of deltas into the counter tables, so a reader
  * sees either the deltas or their sum, never both or neither.  The rows are
  * locked in delta_id order; a concurrent folder waits for them and then
- * finds them gone, so every delta is folded exactly once.
+ * finds them gone (or skips them), so every delta is folded exactly once.
+ *
+ * The batch is deleted by ctid (a TID scan): a join of the batch with the
+ * table, planned once while the queue was empty, could be a nested loop
+ * rescanning the queue per delta, quadratic after a burst.  Counter rows are
+ * upserted in target order so two folders never deadlock on them.
  */
 uint64
 feed_counters_fold(int limit, bool skip_locked)
 {
 #define SQL_FOLD(LOCKING) \
-		"WITH batch AS (SELECT delta_id FROM feed.counter_deltas ORDER BY delta_id LIMIT $1 " LOCKING "), " \
-		"del AS (DELETE FROM feed.counter_deltas d USING batch WHERE d.delta_id = batch.delta_id " \
-		"        RETURNING d.kind, d.target, d.delta), " \
+		"WITH del AS (DELETE FROM feed.counter_deltas " \
+		"             WHERE ctid = ANY (ARRAY(SELECT ctid FROM feed.counter_deltas " \
+		"                                     ORDER BY delta_id LIMIT $1 " LOCKING ")) " \
+		"             RETURNING kind, target, delta), " \
 		"u AS (INSERT INTO feed.user_counters AS uc (user_id, follower_count, following_count, post_count) " \
 		"      SELECT target, " \
 		"             coalesce(sum(delta) FILTER (WHERE kind = 'r'), 0), " \
 		"             coalesce(sum(delta) FILTER (WHERE kind = 'g'), 0), " \
 		"             coalesce(sum(delta) FILTER (WHERE kind = 'p'), 0) " \
-		"      FROM del WHERE kind IN ('r', 'g', 'p') GROUP BY target " \
+		"      FROM del WHERE kind IN ('r', 'g', 'p') GROUP BY target ORDER BY target " \
 		"      ON CONFLICT (user_id) DO UPDATE SET " \
 		"        follower_count = uc.follower_count + excluded.follower_count, " \
 		"        following_count = uc.following_count + excluded.following_count, " \
 		"        post_count = uc.post_count + excluded.post_count), " \
 		"l AS (INSERT INTO feed.post_counters AS pc (post_id, like_count) " \
-		"      SELECT target, sum(delta) FROM del WHERE kind = 'l' GROUP BY target " \
+		"      SELECT target, sum(delta) FROM del WHERE kind = 'l' GROUP BY target ORDER BY target " \
 		"      ON CONFLICT (post_id) DO UPDATE SET like_count = pc.like_count + excluded.like_count) " \
 		"SELECT count(*) FROM del"
 
