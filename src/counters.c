@@ -53,11 +53,15 @@ feed_counters_fold(int limit, bool skip_locked)
 		"      ON CONFLICT (post_id) DO UPDATE SET like_count = pc.like_count + excluded.like_count) " \
 		"SELECT count(*) FROM del"
 
+	/*
+	 * Custom plans: the queue swings between empty and large, and a plan
+	 * cached while it was empty can scan all of it for each batch.
+	 */
 	static FeedPlan fold_wait_plan = {
-		"fold_counters", SQL_FOLD("FOR UPDATE"), 1, {INT4OID}
+		"fold_counters", SQL_FOLD("FOR UPDATE"), 1, {INT4OID}, NULL, CURSOR_OPT_CUSTOM_PLAN
 	};
 	static FeedPlan fold_skip_plan = {
-		"fold_counters_skip", SQL_FOLD("FOR UPDATE SKIP LOCKED"), 1, {INT4OID}
+		"fold_counters_skip", SQL_FOLD("FOR UPDATE SKIP LOCKED"), 1, {INT4OID}, NULL, CURSOR_OPT_CUSTOM_PLAN
 	};
 	Datum		values[1] = {Int32GetDatum(limit)};
 	bool		isnull;

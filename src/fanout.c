@@ -190,11 +190,12 @@ feed_fanout_run_backfills(int batch, int inbox_max, bool skip_locked)
 		"                  ORDER BY user_id, author_id LIMIT $1 " LOCKING ") " \
 		"           RETURNING user_id, author_id), " \
 		SQL_BACKFILL_REST
+	/* custom plans, for the same reason as the counter fold (counters.c) */
 	static FeedPlan backfill_wait_plan = {
-		"backfill", SQL_BACKFILL("FOR UPDATE"), 2, {INT4OID, INT4OID}
+		"backfill", SQL_BACKFILL("FOR UPDATE"), 2, {INT4OID, INT4OID}, NULL, CURSOR_OPT_CUSTOM_PLAN
 	};
 	static FeedPlan backfill_skip_plan = {
-		"backfill_skip", SQL_BACKFILL("FOR UPDATE SKIP LOCKED"), 2, {INT4OID, INT4OID}
+		"backfill_skip", SQL_BACKFILL("FOR UPDATE SKIP LOCKED"), 2, {INT4OID, INT4OID}, NULL, CURSOR_OPT_CUSTOM_PLAN
 	};
 	Datum		values[2];
 	bool		isnull;

@@ -34,7 +34,7 @@ prepare(FeedPlan *plan)
 {
 	SPIPlanPtr	p;
 
-	p = SPI_prepare(plan->sql, plan->nargs, plan->argtypes);
+	p = SPI_prepare_cursor(plan->sql, plan->nargs, plan->argtypes, plan->cursor_options);
 	if (p == NULL)
 		elog(ERROR, "feed: could not prepare plan \"%s\": %s",
 			 plan->name, SPI_result_code_string(SPI_result));

@@ -24,6 +24,7 @@ typedef struct FeedPlan
 	int			nargs;
 	Oid			argtypes[FEED_PLAN_MAX_ARGS];
 	SPIPlanPtr	plan;			/* NULL until first use */
+	int			cursor_options; /* e.g. CURSOR_OPT_CUSTOM_PLAN; 0: default */
 } FeedPlan;
 
 /*
