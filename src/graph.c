@@ -43,13 +43,19 @@ PG_FUNCTION_INFO_V1(feed_unblock);
 	"bf AS (INSERT INTO feed.inbox_backfill (user_id, author_id) " \
 	"      SELECT follower_id, followee_id FROM act ON CONFLICT DO NOTHING) "
 
-#define SQL_ON_REMOVED \
+/*
+ * PAIRS restates, on feed.inbox_backfill b and with the statement's
+ * parameters, the pairs "del" can hold: the planner cannot derive an index
+ * condition from the join with a data-modifying CTE, and without one the
+ * delete of a pending backfill scanned the whole primary key.
+ */
+#define SQL_ON_REMOVED(PAIRS) \
 	"d AS (INSERT INTO feed.counter_deltas (kind, target, delta) " \
 	"      SELECT v.kind, v.target, -1 FROM del, " \
 	"      LATERAL (VALUES ('r'::\"char\", del.followee_id), ('g'::\"char\", del.follower_id)) v(kind, target) " \
 	"      WHERE del.state = 'active'), " \
-	"bf AS (DELETE FROM feed.inbox_backfill b USING del " \
-	"      WHERE b.user_id = del.follower_id AND b.author_id = del.followee_id) "
+	"bf AS (DELETE FROM feed.inbox_backfill b WHERE (" PAIRS ") " \
+	"      AND EXISTS (SELECT 1 FROM del WHERE b.user_id = del.follower_id AND b.author_id = del.followee_id)) "
 
 static FeedPlan user_lookup_plan = {
 	"user_lookup",
@@ -321,7 +327,7 @@ remove_follow(int64 follower, int64 followee)
 		"remove_follow",
 		"WITH del AS (DELETE FROM feed.follows WHERE follower_id = $1 AND followee_id = $2 "
 		"             RETURNING follower_id, followee_id, state), "
-		SQL_ON_REMOVED
+		SQL_ON_REMOVED("b.user_id = $1 AND b.author_id = $2")
 		"SELECT count(*) FROM del",
 		2, {INT8OID, INT8OID}
 	};
@@ -389,7 +395,7 @@ feed_block(PG_FUNCTION_ARGS)
 		"del AS (DELETE FROM feed.follows "
 		"        WHERE (follower_id = $1 AND followee_id = $2) OR (follower_id = $2 AND followee_id = $1) "
 		"        RETURNING follower_id, followee_id, state), "
-		SQL_ON_REMOVED
+		SQL_ON_REMOVED("(b.user_id = $1 AND b.author_id = $2) OR (b.user_id = $2 AND b.author_id = $1)")
 		"SELECT count(*) FROM blk",
 		3, {INT8OID, INT8OID, INT2OID}
 	};

@@ -193,6 +193,16 @@ require_live(const PostInfo *info, const char *action)
 						   (long long) info->orig_id)));
 }
 
+static void
+raise_not_visible(int64 user_id, const PostInfo *info, const char *action)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("user %lld cannot %s post %lld: it is not visible to them",
+					(long long) user_id, action, (long long) info->post_id),
+			 errdetail("A block separates them, or the author is private and not followed.")));
+}
+
 /*
  * Can user_id see the original of `info` (and, for a repost, its reposter)?
  * Rules 3 and 4 of the visibility oracle: no block either way, and the
@@ -219,11 +229,7 @@ require_visible(int64 user_id, const PostInfo *info, const char *action)
 	values[3] = BoolGetDatum(info->orig_private);
 	feed_spi_exec(&visible_plan, values, NULL, false, 1);
 	if (!feed_spi_bool(0, 1, &isnull))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("user %lld cannot %s post %lld: it is not visible to them",
-						(long long) user_id, action, (long long) info->post_id),
-				 errdetail("A block separates them, or the author is private and not followed.")));
+		raise_not_visible(user_id, info, action);
 }
 
 /*
@@ -460,6 +466,81 @@ feed_delete_post(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Like and unlike run as one statement each (a like is the hottest write
+ * there is): the CTE looks up the user and the post, decides liveness and
+ * visibility with the same rules as lookup_post, require_live and
+ * require_visible, and writes the like row and its delta only when every
+ * check passes.  The row it returns says which check failed, so the errors
+ * (and their order: user, post, liveness, visibility) are the same as those
+ * of the other functions.
+ */
+#define SQL_LIKE_TARGET \
+	"WITH u AS (SELECT 1 FROM feed.users WHERE user_id = $2), " \
+	"t AS (SELECT e.author_id, e.repost_of IS NOT NULL AS is_repost, e.deleted_at IS NOT NULL AS deleted, " \
+	"             o.post_id AS orig_id, o.author_id AS orig_author, " \
+	"             o.deleted_at IS NOT NULL AS orig_deleted, ou.is_private " \
+	"      FROM feed.posts e " \
+	"      JOIN feed.posts o ON o.post_id = coalesce(e.repost_of, e.post_id) " \
+	"      JOIN feed.users ou ON ou.user_id = o.author_id " \
+	"      WHERE e.post_id = $1), "
+
+/* columns 1..8 of both statements; 9 is visibility (like only) */
+#define SQL_LIKE_RESULT \
+	"SELECT EXISTS (SELECT 1 FROM u), t.author_id, t.is_repost, t.deleted, " \
+	"       t.orig_id, t.orig_author, t.orig_deleted, t.is_private"
+
+#define LIKE_COL_CHANGED 10
+
+typedef struct LikeResult
+{
+	bool		user_exists;
+	bool		post_exists;
+	bool		visible;		/* like only */
+	bool		changed;		/* the like row was inserted / deleted */
+	PostInfo	info;
+} LikeResult;
+
+static void
+like_exec(FeedPlan *plan, int64 user_id, int64 post_id, LikeResult *r)
+{
+	Datum		values[3];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(post_id);
+	values[1] = Int64GetDatum(user_id);
+	values[2] = Int16GetDatum((int16) feed_region_id);
+	if (feed_spi_exec(plan, values, NULL, false, 0) != 1)
+		elog(ERROR, "feed: plan \"%s\" did not return one row", plan->name);
+	r->user_exists = feed_spi_bool(0, 1, &isnull);
+	r->info.post_id = post_id;
+	r->info.author_id = feed_spi_int64(0, 2, &isnull);
+	r->post_exists = !isnull;
+	r->info.is_repost = feed_spi_bool(0, 3, &isnull);
+	r->info.deleted = feed_spi_bool(0, 4, &isnull);
+	r->info.orig_id = feed_spi_int64(0, 5, &isnull);
+	r->info.orig_author = feed_spi_int64(0, 6, &isnull);
+	r->info.orig_deleted = feed_spi_bool(0, 7, &isnull);
+	r->info.orig_private = feed_spi_bool(0, 8, &isnull);
+	r->visible = feed_spi_bool(0, 9, &isnull);
+	r->changed = feed_spi_int64(0, LIKE_COL_CHANGED, &isnull) > 0;
+}
+
+/* The errors of feed_graph_require_user and lookup_post, in their order. */
+static void
+like_require_found(int64 user_id, const LikeResult *r)
+{
+	if (!r->user_exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("user %lld does not exist", (long long) user_id),
+				 errdetail("Argument \"%s\" names no row of feed.users.", "user_id")));
+	if (!r->post_exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("post %lld does not exist", (long long) r->info.post_id)));
+}
+
+/*
  * feed.like(user_id bigint, post_id bigint) -> boolean
  *
  * Likes belong to the original: liking a repost likes what it shows.
@@ -469,36 +550,41 @@ feed_like(PG_FUNCTION_ARGS)
 {
 	static FeedPlan like_plan = {
 		"like",
-		"WITH l AS (INSERT INTO feed.likes (post_id, user_id, last_region) VALUES ($1, $2, $3) "
-		"           ON CONFLICT DO NOTHING RETURNING post_id), "
+		SQL_LIKE_TARGET
+		"v AS (SELECT t.*, "
+		"        NOT EXISTS (SELECT 1 FROM feed.blocks b "
+		"                    WHERE (b.blocker_id = $2 AND b.blocked_id IN (t.orig_author, t.author_id)) "
+		"                       OR (b.blocked_id = $2 AND b.blocker_id IN (t.orig_author, t.author_id))) "
+		"        AND (t.orig_author = $2 OR NOT t.is_private OR EXISTS (SELECT 1 FROM feed.follows f "
+		"             WHERE f.follower_id = $2 AND f.followee_id = t.orig_author AND f.state = 'active')) "
+		"        AS visible "
+		"      FROM t), "
+		"l AS (INSERT INTO feed.likes (post_id, user_id, last_region) "
+		"      SELECT orig_id, $2, $3 FROM v "
+		"      WHERE visible AND NOT deleted AND NOT orig_deleted AND EXISTS (SELECT 1 FROM u) "
+		"      ON CONFLICT DO NOTHING RETURNING post_id), "
 		"c AS (INSERT INTO feed.counter_deltas (kind, target, delta) SELECT 'l', post_id, 1 FROM l) "
-		"SELECT count(*) FROM l",
+		SQL_LIKE_RESULT ", t.visible, (SELECT count(*) FROM l) "
+		"FROM (VALUES (1)) x LEFT JOIN v t ON true",
 		3, {INT8OID, INT8OID, INT2OID}
 	};
 	int64		user_id;
 	int64		post_id;
-	PostInfo	info;
-	Datum		values[3];
-	bool		isnull;
-	bool		liked;
+	LikeResult	r;
 
 	feed_check_preloaded();
 	user_id = feed_arg_int64(fcinfo, 0, "user_id");
 	post_id = feed_arg_int64(fcinfo, 1, "post_id");
 
 	feed_spi_connect();
-	(void) feed_graph_require_user(user_id, "user_id");
-	lookup_post(post_id, false, &info);
-	require_live(&info, "like");
-	require_visible(user_id, &info, "like");
-	values[0] = Int64GetDatum(info.orig_id);
-	values[1] = Int64GetDatum(user_id);
-	values[2] = Int16GetDatum((int16) feed_region_id);
-	feed_spi_exec(&like_plan, values, NULL, false, 0);
-	liked = feed_spi_int64(0, 1, &isnull) > 0;
+	like_exec(&like_plan, user_id, post_id, &r);
+	like_require_found(user_id, &r);
+	require_live(&r.info, "like");
+	if (!r.visible)
+		raise_not_visible(user_id, &r.info, "like");
 	feed_spi_finish();
 
-	PG_RETURN_BOOL(liked);
+	PG_RETURN_BOOL(r.changed);
 }
 
 /*
@@ -509,30 +595,27 @@ feed_unlike(PG_FUNCTION_ARGS)
 {
 	static FeedPlan unlike_plan = {
 		"unlike",
-		"WITH l AS (DELETE FROM feed.likes WHERE post_id = $1 AND user_id = $2 RETURNING post_id), "
+		SQL_LIKE_TARGET
+		"l AS (DELETE FROM feed.likes "
+		"      WHERE post_id = (SELECT orig_id FROM t) AND user_id = $2 AND EXISTS (SELECT 1 FROM u) "
+		"      RETURNING post_id), "
 		"c AS (INSERT INTO feed.counter_deltas (kind, target, delta) SELECT 'l', post_id, -1 FROM l) "
-		"SELECT count(*) FROM l",
-		2, {INT8OID, INT8OID}
+		SQL_LIKE_RESULT ", NULL::boolean, (SELECT count(*) FROM l) "
+		"FROM (VALUES (1)) x LEFT JOIN t ON true",
+		3, {INT8OID, INT8OID, INT2OID}
 	};
 	int64		user_id;
 	int64		post_id;
-	PostInfo	info;
-	Datum		values[2];
-	bool		isnull;
-	bool		removed;
+	LikeResult	r;
 
 	feed_check_preloaded();
 	user_id = feed_arg_int64(fcinfo, 0, "user_id");
 	post_id = feed_arg_int64(fcinfo, 1, "post_id");
 
 	feed_spi_connect();
-	(void) feed_graph_require_user(user_id, "user_id");
-	lookup_post(post_id, false, &info);
-	values[0] = Int64GetDatum(info.orig_id);
-	values[1] = Int64GetDatum(user_id);
-	feed_spi_exec(&unlike_plan, values, NULL, false, 0);
-	removed = feed_spi_int64(0, 1, &isnull) > 0;
+	like_exec(&unlike_plan, user_id, post_id, &r);
+	like_require_found(user_id, &r);
 	feed_spi_finish();
 
-	PG_RETURN_BOOL(removed);
+	PG_RETURN_BOOL(r.changed);
 }
