@@ -338,3 +338,150 @@ SELECT pg_catalog.pg_extension_config_dump('feed.reconcile_log', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.reconcile_log_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.verify_log', '');
 SELECT pg_catalog.pg_extension_config_dump('feed.verify_log_log_id_seq', '');
+
+-- ---------------------------------------------------------------------------
+-- Security: token sessions, audit trail, roles and privileges
+-- (docs/security.md).  Keep this section last: it secures every function
+-- defined above it.
+-- ---------------------------------------------------------------------------
+
+-- Login tokens.  Only the SHA-256 of a token is stored.  Local to this server
+-- (not replicated): a region issues and checks its own tokens.
+CREATE TABLE feed.tokens (
+    token_id   bigserial PRIMARY KEY,
+    user_id    bigint NOT NULL REFERENCES feed.users,
+    token_hash bytea NOT NULL,
+    issued_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    revoked_at timestamptz,
+    issued_by  text NOT NULL,
+    CONSTRAINT tokens_hash_key UNIQUE (token_hash)
+);
+CREATE INDEX tokens_user_idx ON feed.tokens (user_id) WHERE revoked_at IS NULL;
+
+-- Security events, written from a shared-memory ring by the launcher (or
+-- feed.audit_flush()), so events of rolled-back calls are kept.
+CREATE TABLE feed.audit_log (
+    audit_id        bigserial PRIMARY KEY,
+    at              timestamptz NOT NULL,        -- when the event happened
+    event           text NOT NULL,
+    user_id         bigint,                      -- the user concerned, if known
+    session_user_id bigint,                      -- the user the session was logged in as
+    role            text NOT NULL,               -- the database role that made the call
+    pid             integer NOT NULL,
+    detail          text,
+    logged_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX audit_log_at_idx ON feed.audit_log (at);
+CREATE INDEX audit_log_user_idx ON feed.audit_log (user_id, at) WHERE user_id IS NOT NULL;
+
+CREATE FUNCTION feed.issue_token(user_id bigint, ttl interval DEFAULT '30 days')
+RETURNS text AS 'MODULE_PATHNAME', 'feed_issue_token' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.login(token text, is_local boolean DEFAULT false)
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_login' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.logout()
+RETURNS boolean AS 'MODULE_PATHNAME', 'feed_logout' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.logged_in_user()
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_logged_in_user' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.revoke_tokens(user_id bigint)
+RETURNS integer AS 'MODULE_PATHNAME', 'feed_revoke_tokens' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.revoke_all_tokens()
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_revoke_all_tokens' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.expire_tokens(retention interval DEFAULT '7 days')
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_expire_tokens' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.audit_flush()
+RETURNS bigint AS 'MODULE_PATHNAME', 'feed_audit_flush' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION feed.security_status(
+    OUT audit_pending bigint, OUT audit_flushed bigint, OUT audit_overflowed bigint,
+    OUT audit_dropped bigint, OUT reads_refused bigint, OUT writes_refused bigint)
+RETURNS record AS 'MODULE_PATHNAME', 'feed_security_status' LANGUAGE C VOLATILE;
+
+-- The audit trail for feed_admin, who has no access to the table itself.
+CREATE FUNCTION feed.audit_events(since timestamptz DEFAULT now() - interval '1 day',
+                                  for_user bigint DEFAULT NULL)
+RETURNS SETOF feed.audit_log LANGUAGE sql STABLE AS $$
+    SELECT * FROM feed.audit_log
+    WHERE at >= since AND (for_user IS NULL OR user_id = for_user)
+    ORDER BY audit_id
+$$;
+
+SELECT pg_catalog.pg_extension_config_dump('feed.tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.tokens_token_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('feed.audit_log_audit_id_seq', '');
+
+-- Roles are cluster-wide: created once, shared by every database with the
+-- extension, and left in place by DROP EXTENSION (drop them by hand).
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['feed_admin', 'feed_service', 'feed_client'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Every function runs as the extension's owner with a fixed search_path:
+-- callers get no right on the tables, and no object of theirs can stand in
+-- for an operator or function the statements use.  (id_parts touches no
+-- table and stays with its caller's rights.)
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = 'feed'::regnamespace AND p.proname <> 'id_parts' LOOP
+        EXECUTE pg_catalog.format(
+            'ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$$;
+
+-- Nothing for PUBLIC; each role gets EXECUTE on what it needs, no table.
+REVOKE ALL ON ALL TABLES IN SCHEMA feed FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA feed FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA feed FROM PUBLIC;
+REVOKE ALL ON SCHEMA feed FROM PUBLIC;
+GRANT USAGE ON SCHEMA feed TO feed_admin, feed_service, feed_client;
+
+-- The contract: feed_service acts for any user, feed_client for its login.
+GRANT EXECUTE ON FUNCTION
+    feed.set_private(bigint, boolean),
+    feed.follow(bigint, bigint), feed.approve_follow(bigint, bigint),
+    feed.unfollow(bigint, bigint), feed.remove_follower(bigint, bigint),
+    feed.block(bigint, bigint), feed.unblock(bigint, bigint),
+    feed.publish(bigint, text, text), feed.repost(bigint, bigint, text),
+    feed.edit_post(bigint, bigint, text), feed.delete_post(bigint, bigint),
+    feed.like(bigint, bigint), feed.unlike(bigint, bigint),
+    feed.home(bigint, integer, bigint), feed.user_posts(bigint, bigint, integer, bigint),
+    feed.user_stats(bigint),
+    feed.login(text, boolean), feed.logout(), feed.logged_in_user(),
+    feed.revoke_tokens(bigint), feed.id_parts(bigint)
+TO feed_service, feed_client;
+
+GRANT EXECUTE ON FUNCTION
+    feed.create_user(text, boolean), feed.issue_token(bigint, interval),
+    feed.wait_idle(interval)
+TO feed_service;
+
+-- Maintenance, metrics, revocation.
+GRANT EXECUTE ON FUNCTION
+    feed.issue_token(bigint, interval), feed.revoke_tokens(bigint), feed.revoke_all_tokens(),
+    feed.expire_tokens(interval), feed.audit_flush(), feed.audit_events(timestamptz, bigint),
+    feed.security_status(), feed.wait_idle(interval), feed.worker_status(),
+    feed.fanout_recent_rows(integer),
+    feed.reconcile_counts(integer), feed.verify(), feed.repair(), feed.purge_tombstones(),
+    feed.schedule_maintenance(boolean), feed.unschedule_maintenance(), feed.id_parts(bigint)
+TO feed_admin;
+GRANT SELECT ON feed.fanout_status TO feed_admin;

@@ -12,6 +12,7 @@
 #include "utils/tuplestore.h"
 
 #include "counters.h"
+#include "auth.h"
 #include "feed.h"
 #include "graph.h"
 #include "spi_plans.h"
@@ -97,6 +98,7 @@ feed_user_stats(PG_FUNCTION_ARGS)
 
 	feed_check_preloaded();
 	user_id = feed_arg_int64(fcinfo, 0, "user_id");
+	feed_auth_check_actor(user_id, FEED_ACCESS_READ);
 	SetSingleFuncCall(fcinfo, 0);
 
 	feed_spi_connect();

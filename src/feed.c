@@ -17,6 +17,7 @@
 #include "storage/lwlock.h"
 #include "utils/guc.h"
 
+#include "auth.h"
 #include "feed.h"
 #include "ids.h"
 #include "maintenance.h"
@@ -60,6 +61,7 @@ _PG_init(void)
 		return;
 
 	feed_define_gucs();
+	feed_auth_define_gucs();
 	feed_workers_register();
 	MarkGUCPrefixReserved("feed");
 
@@ -77,6 +79,7 @@ feed_shmem_request(void)
 	feed_ids_shmem_request();
 	feed_workers_shmem_request();
 	feed_maintenance_shmem_request();
+	feed_auth_shmem_request();
 }
 
 static void
@@ -88,6 +91,7 @@ feed_shmem_startup(void)
 	feed_ids_shmem_startup();
 	feed_workers_shmem_startup();
 	feed_maintenance_shmem_startup();
+	feed_auth_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -15,6 +15,7 @@
 #include "catalog/pg_type_d.h"
 #include "utils/builtins.h"
 
+#include "auth.h"
 #include "feed.h"
 #include "graph.h"
 #include "ids.h"
@@ -143,6 +144,7 @@ feed_create_user(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	handle = feed_arg_handle(fcinfo, 0);
 	is_private = feed_arg_bool(fcinfo, 1, "is_private");
+	feed_auth_check_trusted("feed.create_user");
 
 	feed_spi_connect();
 	values[0] = PointerGetDatum(handle);
@@ -197,6 +199,7 @@ feed_set_private(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	user_id = feed_arg_int64(fcinfo, 0, "user_id");
 	is_private = feed_arg_bool(fcinfo, 1, "is_private");
+	feed_auth_check_actor(user_id, FEED_ACCESS_WRITE);
 
 	feed_spi_connect();
 	(void) feed_graph_require_user(user_id, "user_id");
@@ -247,6 +250,7 @@ feed_follow(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	follower = feed_arg_int64(fcinfo, 0, "follower");
 	followee = feed_arg_int64(fcinfo, 1, "followee");
+	feed_auth_check_actor(follower, FEED_ACCESS_WRITE);
 	feed_check_distinct_users(follower, followee, "follow");
 
 	feed_spi_connect();
@@ -302,6 +306,7 @@ feed_approve_follow(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	followee = feed_arg_int64(fcinfo, 0, "followee");
 	follower = feed_arg_int64(fcinfo, 1, "follower");
+	feed_auth_check_actor(followee, FEED_ACCESS_WRITE);
 	feed_check_distinct_users(followee, follower, "approve a follow request from");
 
 	feed_spi_connect();
@@ -353,6 +358,7 @@ feed_unfollow(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	follower = feed_arg_int64(fcinfo, 0, "follower");
 	followee = feed_arg_int64(fcinfo, 1, "followee");
+	feed_auth_check_actor(follower, FEED_ACCESS_WRITE);
 	feed_check_distinct_users(follower, followee, "unfollow");
 
 	feed_spi_connect();
@@ -374,6 +380,7 @@ feed_remove_follower(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	followee = feed_arg_int64(fcinfo, 0, "followee");
 	follower = feed_arg_int64(fcinfo, 1, "follower");
+	feed_auth_check_actor(followee, FEED_ACCESS_WRITE);
 	feed_check_distinct_users(followee, follower, "remove as a follower");
 
 	feed_spi_connect();
@@ -408,6 +415,7 @@ feed_block(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	blocker = feed_arg_int64(fcinfo, 0, "blocker");
 	blocked = feed_arg_int64(fcinfo, 1, "blocked");
+	feed_auth_check_actor(blocker, FEED_ACCESS_WRITE);
 	feed_check_distinct_users(blocker, blocked, "block");
 
 	feed_spi_connect();
@@ -443,6 +451,7 @@ feed_unblock(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	blocker = feed_arg_int64(fcinfo, 0, "blocker");
 	blocked = feed_arg_int64(fcinfo, 1, "blocked");
+	feed_auth_check_actor(blocker, FEED_ACCESS_WRITE);
 	feed_check_distinct_users(blocker, blocked, "unblock");
 
 	feed_spi_connect();

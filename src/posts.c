@@ -16,6 +16,7 @@
 #include "catalog/pg_type_d.h"
 #include "utils/builtins.h"
 
+#include "auth.h"
 #include "feed.h"
 #include "graph.h"
 #include "ids.h"
@@ -279,6 +280,7 @@ feed_publish(PG_FUNCTION_ARGS)
 	author = feed_arg_int64(fcinfo, 0, "author");
 	body = feed_arg_body(fcinfo, 1);
 	key = feed_arg_idempotency_key(fcinfo, 2);
+	feed_auth_check_actor(author, FEED_ACCESS_WRITE);
 
 	feed_spi_connect();
 	(void) feed_graph_require_user(author, "author");
@@ -328,6 +330,7 @@ feed_repost(PG_FUNCTION_ARGS)
 	reposter = feed_arg_int64(fcinfo, 0, "reposter");
 	target = feed_arg_int64(fcinfo, 1, "post_id");
 	key = feed_arg_idempotency_key(fcinfo, 2);
+	feed_auth_check_actor(reposter, FEED_ACCESS_WRITE);
 
 	feed_spi_connect();
 	(void) feed_graph_require_user(reposter, "reposter");
@@ -400,6 +403,7 @@ feed_edit_post(PG_FUNCTION_ARGS)
 	author = feed_arg_int64(fcinfo, 0, "author");
 	post_id = feed_arg_int64(fcinfo, 1, "post_id");
 	body = feed_arg_body(fcinfo, 2);
+	feed_auth_check_actor(author, FEED_ACCESS_WRITE);
 
 	feed_spi_connect();
 	(void) feed_graph_require_user(author, "author");
@@ -451,6 +455,7 @@ feed_delete_post(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	author = feed_arg_int64(fcinfo, 0, "author");
 	post_id = feed_arg_int64(fcinfo, 1, "post_id");
+	feed_auth_check_actor(author, FEED_ACCESS_WRITE);
 
 	feed_spi_connect();
 	(void) feed_graph_require_user(author, "author");
@@ -575,6 +580,7 @@ feed_like(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	user_id = feed_arg_int64(fcinfo, 0, "user_id");
 	post_id = feed_arg_int64(fcinfo, 1, "post_id");
+	feed_auth_check_actor(user_id, FEED_ACCESS_WRITE);
 
 	feed_spi_connect();
 	like_exec(&like_plan, user_id, post_id, &r);
@@ -611,6 +617,7 @@ feed_unlike(PG_FUNCTION_ARGS)
 	feed_check_preloaded();
 	user_id = feed_arg_int64(fcinfo, 0, "user_id");
 	post_id = feed_arg_int64(fcinfo, 1, "post_id");
+	feed_auth_check_actor(user_id, FEED_ACCESS_WRITE);
 
 	feed_spi_connect();
 	like_exec(&unlike_plan, user_id, post_id, &r);

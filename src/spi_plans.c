@@ -71,6 +71,27 @@ feed_spi_exec(FeedPlan *plan, Datum *values, const char *nulls,
 	return SPI_processed;
 }
 
+/*
+ * Like feed_spi_exec (read-only), but under the given snapshot: for checks
+ * that must see what committed after the transaction's snapshot was taken.
+ */
+uint64
+feed_spi_exec_snapshot(FeedPlan *plan, Datum *values, const char *nulls,
+					   Snapshot snapshot, long tcount)
+{
+	int			rc;
+
+	if (plan->plan == NULL)
+		prepare(plan);
+
+	rc = SPI_execute_snapshot(plan->plan, values, nulls, snapshot,
+							  InvalidSnapshot, true, false, tcount);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "feed: plan \"%s\" failed: %s",
+			 plan->name, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
 Datum
 feed_spi_datum(uint64 row, int col, bool *isnull)
 {

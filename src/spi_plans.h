@@ -36,6 +36,10 @@ typedef struct FeedPlan
 extern uint64 feed_spi_exec(FeedPlan *plan, Datum *values, const char *nulls,
 							bool read_only, long tcount);
 
+/* Read-only run under an explicit snapshot (e.g. GetLatestSnapshot()). */
+extern uint64 feed_spi_exec_snapshot(FeedPlan *plan, Datum *values, const char *nulls,
+									 Snapshot snapshot, long tcount);
+
 /* Column accessors for row `row` of SPI_tuptable (columns count from 1). */
 extern int64 feed_spi_int64(uint64 row, int col, bool *isnull);
 extern bool feed_spi_bool(uint64 row, int col, bool *isnull);

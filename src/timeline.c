@@ -30,6 +30,7 @@
 #include "utils/tuplestore.h"
 
 #include "counters.h"
+#include "auth.h"
 #include "feed.h"
 #include "graph.h"
 #include "maintenance.h"
@@ -196,6 +197,7 @@ feed_home(PG_FUNCTION_ARGS)
 	viewer = feed_arg_int64(fcinfo, 0, "viewer");
 	lim = feed_arg_limit(fcinfo, 1);
 	cursor = feed_arg_cursor(fcinfo, 2);
+	feed_auth_check_actor(viewer, FEED_ACCESS_READ);
 	SetSingleFuncCall(fcinfo, 0);
 
 	feed_spi_connect();
@@ -292,6 +294,7 @@ feed_user_posts(PG_FUNCTION_ARGS)
 	author = feed_arg_int64(fcinfo, 1, "author");
 	lim = feed_arg_limit(fcinfo, 2);
 	before = feed_arg_cursor(fcinfo, 3);
+	feed_auth_check_actor(viewer, FEED_ACCESS_READ);
 	SetSingleFuncCall(fcinfo, 0);
 
 	feed_spi_connect();

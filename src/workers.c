@@ -37,6 +37,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "audit.h"
 #include "counters.h"
 #include "fanout.h"
 #include "feed.h"
@@ -663,6 +664,8 @@ feed_launcher_main(Datum main_arg)
 		{
 			last_tick = now;
 			(void) in_transaction("feed: maintenance", feed_maintenance_tick, NULL);
+			if (feed_audit_pending())
+				(void) in_transaction("feed: audit flush", feed_audit_flush_chore, NULL);
 		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
