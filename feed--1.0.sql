@@ -266,6 +266,24 @@ SELECT (SELECT count(*) FROM feed.fanout_jobs) AS queued_jobs,
           FROM feed.worker_status() w) AS workers;
 
 -- ---------------------------------------------------------------------------
+-- Feed cache (shared memory): statistics and reset.  See docs/cache.md.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION feed.cache_stats(
+    OUT hits bigint, OUT misses bigint, OUT stale_serves bigint, OUT waits bigint,
+    OUT wait_timeouts bigint, OUT rebuilds bigint, OUT rebuilds_refused bigint,
+    OUT evictions bigint, OUT uncached_reads bigint, OUT post_hits bigint,
+    OUT post_misses bigint, OUT feeds bigint, OUT posts bigint, OUT bytes_used bigint,
+    OUT bytes_total bigint, OUT hit_rate double precision)
+RETURNS record AS 'MODULE_PATHNAME', 'feed_cache_stats' LANGUAGE C VOLATILE;
+
+CREATE VIEW feed.cache_stats AS SELECT * FROM feed.cache_stats();
+
+-- Empties the cache at once (not transactional); statistics are kept.
+CREATE FUNCTION feed.cache_reset()
+RETURNS void AS 'MODULE_PATHNAME', 'feed_cache_reset' LANGUAGE C VOLATILE;
+
+-- ---------------------------------------------------------------------------
 -- Integrity: reconciliation, verify / repair, tombstones, pg_cron schedule.
 -- ---------------------------------------------------------------------------
 
@@ -299,6 +317,11 @@ AS 'MODULE_PATHNAME', 'feed_verify' LANGUAGE C VOLATILE;
 CREATE FUNCTION feed.repair()
 RETURNS TABLE (check_name text, fixed bigint)
 AS 'MODULE_PATHNAME', 'feed_repair' LANGUAGE C VOLATILE;
+
+-- The inbox part of repair() alone (the periodic feed_repair_inboxes job).
+CREATE FUNCTION feed.repair_inboxes()
+RETURNS TABLE (check_name text, fixed bigint)
+AS 'MODULE_PATHNAME', 'feed_repair_inboxes' LANGUAGE C VOLATILE;
 
 CREATE FUNCTION feed.purge_tombstones()
 RETURNS bigint AS 'MODULE_PATHNAME', 'feed_purge_tombstones' LANGUAGE C VOLATILE;
@@ -480,8 +503,8 @@ GRANT EXECUTE ON FUNCTION
     feed.issue_token(bigint, interval), feed.revoke_tokens(bigint), feed.revoke_all_tokens(),
     feed.expire_tokens(interval), feed.audit_flush(), feed.audit_events(timestamptz, bigint),
     feed.security_status(), feed.wait_idle(interval), feed.worker_status(),
-    feed.fanout_recent_rows(integer),
+    feed.fanout_recent_rows(integer), feed.cache_stats(), feed.cache_reset(),
     feed.reconcile_counts(integer), feed.verify(), feed.repair(), feed.purge_tombstones(),
     feed.schedule_maintenance(boolean), feed.unschedule_maintenance(), feed.id_parts(bigint)
 TO feed_admin;
-GRANT SELECT ON feed.fanout_status TO feed_admin;
+GRANT SELECT ON feed.fanout_status, feed.cache_stats TO feed_admin;

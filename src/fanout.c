@@ -22,8 +22,10 @@
 #include "catalog/pg_type_d.h"
 #include "datatype/timestamp.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/timestamp.h"
 
+#include "cache.h"
 #include "counters.h"
 #include "storage/latch.h"
 #include "utils/wait_event.h"
@@ -68,6 +70,27 @@ PG_FUNCTION_INFO_V1(feed_wait_idle);
 	"        WHERE i.user_id = tr.user_id AND i.entry_id BETWEEN 0 AND tr.cut), " \
 	"mv AS (SELECT user_id, cut AS horizon FROM tr WHERE cut IS NOT NULL), " \
 	SQL_RAISE_HORIZON
+
+/*
+ * Cached windows of the batch's recipients (column 2 of the batch result)
+ * get the entry when the batch commits.
+ */
+static void
+cache_deliveries(Datum entry, Datum orig)
+{
+	bool		isnull;
+	Datum		users = feed_spi_datum(0, 2, &isnull);
+	Datum	   *elems;
+	int			n;
+
+	if (isnull)
+		return;
+	deconstruct_array(DatumGetArrayTypeP(users), INT8OID, 8, true, TYPALIGN_DOUBLE,
+					  &elems, NULL, &n);
+	for (int i = 0; i < n; i++)
+		feed_cache_feed_append(DatumGetInt64(elems[i]), DatumGetInt64(entry),
+							   DatumGetInt64(orig));
+}
 
 /*
  * One batch of the oldest fanout job.  Returns the number of inbox rows
@@ -122,7 +145,7 @@ feed_fanout_run_batch(int batch_size, int inbox_max, bool skip_locked)
 		"adv AS (UPDATE feed.fanout_jobs SET next_follower = n.last, rows_done = rows_done + n.cnt "
 		"        FROM n WHERE job_id = $6 AND n.cnt = $5), "
 		"fin AS (DELETE FROM feed.fanout_jobs USING n WHERE job_id = $6 AND n.cnt < $5) "
-		"SELECT written FROM n",
+		"SELECT written, (SELECT array_agg(user_id) FROM rcpt), cnt < $5 FROM n",
 		8, {INT8OID, INT8OID, INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT4OID}
 	};
 	Datum		values[8];
@@ -137,6 +160,9 @@ feed_fanout_run_batch(int batch_size, int inbox_max, bool skip_locked)
 	if (feed_spi_bool(0, 6, &isnull))
 	{
 		/* deleted before it reached its followers: nothing to deliver */
+		int64		post_id = feed_spi_int64(0, 2, &isnull);
+
+		feed_cache_fanout_ended(feed_spi_int64(0, 4, &isnull), post_id, post_id);
 		values[0] = Int64GetDatum(job_id);
 		feed_spi_exec(&drop_plan, values, NULL, false, 0);
 		return 0;
@@ -150,6 +176,10 @@ feed_fanout_run_batch(int batch_size, int inbox_max, bool skip_locked)
 	values[6] = Int32GetDatum(inbox_max);
 	values[7] = Int32GetDatum(feed_fanout_active_days);
 	feed_spi_exec(&batch_plan, values, NULL, false, 0);
+	cache_deliveries(values[0], values[1]);
+	if (feed_spi_bool(0, 3, &isnull))
+		feed_cache_fanout_ended(DatumGetInt64(values[2]), DatumGetInt64(values[0]),
+								DatumGetInt64(values[0]));
 	return feed_spi_int64(0, 1, &isnull);
 }
 
@@ -248,7 +278,8 @@ max_delta_id(void)
  * feed.wait_idle(timeout interval DEFAULT '30 s') -> boolean
  *
  * Returns true once the work committed before the call (fanout jobs, inbox
- * backfills, counter deltas) has been applied, false if the timeout came
+ * backfills, counter deltas, cache updates of committed transactions) has
+ * been applied, false if the timeout came
  * first.  When fanout workers serve this database it wakes them and waits;
  * otherwise it applies the work itself, in the caller's transaction (what
  * was applied stays applied when the caller commits).
@@ -286,7 +317,7 @@ feed_wait_idle(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		if (feed_workers_serving())
 		{
-			if (!work_pending(start, max_delta))
+			if (!work_pending(start, max_delta) && feed_cache_quiet())
 			{
 				idle = true;
 				break;
@@ -313,7 +344,7 @@ feed_wait_idle(PG_FUNCTION_ARGS)
 			 * LIMIT 1 skips a row a concurrent caller deleted while we waited
 			 * for it), so only a plain look at the queues decides.
 			 */
-			if (!worked && !work_pending(start, max_delta))
+			if (!worked && !work_pending(start, max_delta) && feed_cache_quiet())
 			{
 				idle = true;
 				break;

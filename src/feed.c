@@ -18,6 +18,7 @@
 #include "utils/guc.h"
 
 #include "auth.h"
+#include "cache.h"
 #include "feed.h"
 #include "ids.h"
 #include "maintenance.h"
@@ -61,6 +62,7 @@ _PG_init(void)
 		return;
 
 	feed_define_gucs();
+	feed_cache_define_gucs();
 	feed_auth_define_gucs();
 	feed_workers_register();
 	MarkGUCPrefixReserved("feed");
@@ -80,6 +82,7 @@ feed_shmem_request(void)
 	feed_workers_shmem_request();
 	feed_maintenance_shmem_request();
 	feed_auth_shmem_request();
+	feed_cache_shmem_request();
 }
 
 static void
@@ -92,6 +95,7 @@ feed_shmem_startup(void)
 	feed_workers_shmem_startup();
 	feed_maintenance_shmem_startup();
 	feed_auth_shmem_startup();
+	feed_cache_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

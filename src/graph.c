@@ -15,6 +15,7 @@
 #include "catalog/pg_type_d.h"
 #include "utils/builtins.h"
 
+#include "cache.h"
 #include "auth.h"
 #include "feed.h"
 #include "graph.h"
@@ -207,11 +208,19 @@ feed_set_private(PG_FUNCTION_ARGS)
 	values[1] = BoolGetDatum(is_private);
 	values[2] = Int16GetDatum((int16) feed_region_id);
 	changed = feed_spi_exec(&update_plan, values, NULL, false, 0) > 0;
+	if (changed)
+	{
+		/* reposts of this user's posts appear or vanish in any feed */
+		feed_cache_all_feeds_changed();
+	}
 	if (!is_private)
 	{
 		values[1] = Int16GetDatum((int16) feed_region_id);
 		if (feed_spi_exec(&approve_all_plan, values, NULL, false, 0) > 0)
+		{
+			feed_cache_all_feeds_changed();
 			feed_workers_wake_at_commit();
+		}
 	}
 	feed_spi_finish();
 
@@ -274,7 +283,10 @@ feed_follow(PG_FUNCTION_ARGS)
 	if (feed_spi_exec(&insert_plan, values, NULL, false, 0) == 0)
 		feed_spi_exec(&state_plan, values, NULL, false, 1);
 	else
+	{
+		feed_cache_feed_changed(follower);
 		feed_workers_wake_at_commit();	/* a backfill may be queued */
+	}
 	state = DatumGetTextPP(feed_spi_datum(0, 1, &isnull));
 	state = (text *) SPI_datumTransfer(PointerGetDatum(state), false, -1);
 	feed_spi_finish();
@@ -318,7 +330,10 @@ feed_approve_follow(PG_FUNCTION_ARGS)
 	feed_spi_exec(&approve_plan, values, NULL, false, 0);
 	approved = feed_spi_int64(0, 1, &isnull) > 0;
 	if (approved)
+	{
+		feed_cache_feed_changed(follower);
 		feed_workers_wake_at_commit();
+	}
 	feed_spi_finish();
 
 	PG_RETURN_BOOL(approved);
@@ -342,7 +357,10 @@ remove_follow(int64 follower, int64 followee)
 	(void) feed_graph_require_user(follower, "follower");
 	(void) feed_graph_require_user(followee, "followee");
 	feed_spi_exec(&remove_plan, values, NULL, false, 0);
-	return feed_spi_int64(0, 1, &isnull) > 0;
+	if (feed_spi_int64(0, 1, &isnull) == 0)
+		return false;
+	feed_cache_feed_changed(follower);
+	return true;
 }
 
 /*
@@ -427,6 +445,11 @@ feed_block(PG_FUNCTION_ARGS)
 	values[2] = Int16GetDatum((int16) feed_region_id);
 	feed_spi_exec(&block_plan, values, NULL, false, 0);
 	inserted = feed_spi_int64(0, 1, &isnull) > 0;
+	if (inserted)
+	{
+		feed_cache_feed_changed(blocker);
+		feed_cache_feed_changed(blocked);
+	}
 	feed_spi_finish();
 
 	PG_RETURN_BOOL(inserted);
@@ -460,6 +483,11 @@ feed_unblock(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(blocker);
 	values[1] = Int64GetDatum(blocked);
 	removed = feed_spi_exec(&unblock_plan, values, NULL, false, 0) > 0;
+	if (removed)
+	{
+		feed_cache_feed_changed(blocker);
+		feed_cache_feed_changed(blocked);
+	}
 	feed_spi_finish();
 
 	PG_RETURN_BOOL(removed);

@@ -32,6 +32,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "cache.h"
 #include "fanout.h"
 #include "feed.h"
 #include "maintenance.h"
@@ -286,6 +287,9 @@ degrade_backlog(void)
 		values[3] = Int64GetDatum(rows[i]);
 		values[4] = Int32GetDatum(feed_fanout_pull_minutes);
 		feed_spi_exec(&pull_plan, values, NULL, false, 0);
+		/* the author's queued posts are pulled now: windows must learn that */
+		feed_cache_fanout_ended(authors[i], firsts[i], lasts[i]);
+		feed_cache_all_feeds_changed();
 		ereport(LOG,
 				(errmsg("feed: fanout backlog over feed.fanout_backlog_limit (%lld rows); author %lld switched to pull mode for %d minutes",
 						(long long) limit, (long long) authors[i], feed_fanout_pull_minutes),

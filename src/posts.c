@@ -16,6 +16,7 @@
 #include "catalog/pg_type_d.h"
 #include "utils/builtins.h"
 
+#include "cache.h"
 #include "auth.h"
 #include "feed.h"
 #include "graph.h"
@@ -49,15 +50,16 @@ PG_FUNCTION_INFO_V1(feed_unlike);
 	"      SELECT author_id, post_id, coalesce(repost_of, post_id) FROM p), " \
 	"j AS (INSERT INTO feed.fanout_jobs (post_id, orig_id, author_id) " \
 	"      SELECT post_id, coalesce(repost_of, post_id), author_id FROM p), " \
-	SQL_COUNT_POST "SELECT post_id FROM p"
+	SQL_COUNT_POST "SELECT post_id, coalesce(repost_of, post_id), false FROM p"
 
 #define SQL_DELIVER_PULL \
 	"pa AS (INSERT INTO feed.pull_authors AS pa (author_id, first_post_id, last_post_id) " \
 	"       SELECT author_id, post_id, post_id FROM p " \
 	"       ON CONFLICT (author_id) DO UPDATE SET " \
 	"         first_post_id = least(pa.first_post_id, excluded.first_post_id), " \
-	"         last_post_id = greatest(pa.last_post_id, excluded.last_post_id)), " \
-	SQL_COUNT_POST "SELECT post_id FROM p"
+	"         last_post_id = greatest(pa.last_post_id, excluded.last_post_id) " \
+	"       RETURNING (xmax = 0) AS fresh), " \
+	SQL_COUNT_POST "SELECT post_id, coalesce(repost_of, post_id), (SELECT fresh FROM pa) FROM p"
 
 #define SQL_INSERT_PUBLISH \
 	"WITH p AS (INSERT INTO feed.posts (post_id, author_id, body, idempotency_key, last_region) " \
@@ -118,12 +120,26 @@ insert_post(FeedPlan *push, FeedPlan *pull, int64 author, Datum *values, const c
 {
 	bool		pulled = author_is_pulled(author);
 	bool		isnull;
+	int64		post_id;
 
 	if (feed_spi_exec(pulled ? pull : push, values, nulls, false, 0) != 1)
 		return 0;
-	if (!pulled)
+	post_id = feed_spi_int64(0, 1, &isnull);
+	if (pulled)
+	{
+		/* a newly pulled author changes which authors any feed pulls */
+		feed_cache_pull_published(author, feed_spi_bool(0, 3, &isnull));
+	}
+	else
+	{
+		int64		orig_id = feed_spi_int64(0, 2, &isnull);
+
+		/* the author's own inbox entry; followers get theirs from fanout */
+		feed_cache_feed_append(author, post_id, orig_id);
+		feed_cache_fanout_queued(post_id, orig_id, author);
 		feed_workers_wake_at_commit();
-	return feed_spi_int64(0, 1, &isnull);
+	}
+	return post_id;
 }
 
 #define SQL_POST_LOOKUP \
@@ -421,6 +437,8 @@ feed_edit_post(PG_FUNCTION_ARGS)
 	values[1] = PointerGetDatum(body);
 	values[2] = Int16GetDatum((int16) feed_region_id);
 	changed = feed_spi_exec(&edit_plan, values, NULL, false, 0) > 0;
+	if (changed)
+		feed_cache_post_changed(post_id);
 	feed_spi_finish();
 
 	PG_RETURN_BOOL(changed);
@@ -465,6 +483,8 @@ feed_delete_post(PG_FUNCTION_ARGS)
 	values[1] = Int16GetDatum((int16) feed_region_id);
 	feed_spi_exec(&delete_plan, values, NULL, false, 0);
 	deleted = feed_spi_int64(0, 1, &isnull) > 0;
+	if (deleted)
+		feed_cache_post_changed(post_id);	/* windows find out when served */
 	feed_spi_finish();
 
 	PG_RETURN_BOOL(deleted);
@@ -588,6 +608,8 @@ feed_like(PG_FUNCTION_ARGS)
 	require_live(&r.info, "like");
 	if (!r.visible)
 		raise_not_visible(user_id, &r.info, "like");
+	if (r.changed)
+		feed_cache_like(r.info.orig_id, 1);
 	feed_spi_finish();
 
 	PG_RETURN_BOOL(r.changed);
@@ -622,6 +644,8 @@ feed_unlike(PG_FUNCTION_ARGS)
 	feed_spi_connect();
 	like_exec(&unlike_plan, user_id, post_id, &r);
 	like_require_found(user_id, &r);
+	if (r.changed)
+		feed_cache_like(r.info.orig_id, -1);
 	feed_spi_finish();
 
 	PG_RETURN_BOOL(r.changed);

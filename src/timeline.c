@@ -27,8 +27,13 @@
 
 #include "catalog/pg_type_d.h"
 #include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "cache.h"
 #include "counters.h"
 #include "auth.h"
 #include "feed.h"
@@ -178,30 +183,55 @@ put_row(ReturnSetInfo *rsinfo, uint64 row)
 }
 
 /*
- * feed.home(viewer bigint, lim integer DEFAULT 50, before bigint DEFAULT NULL)
+ * Where the table read sends its rows: straight into the result, or into
+ * an array that becomes a cached window (then copied out of SPI's memory).
  */
-Datum
-feed_home(PG_FUNCTION_ARGS)
+typedef struct HomeSink
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		viewer;
-	int32		lim;
-	int64		cursor;
+	ReturnSetInfo *rsinfo;		/* non-NULL: emit rows */
+	MemoryContext keep;			/* else: copy them here */
+	Datum	   *rows;			/* TIMELINE_COLS datums per row */
+	bool	   *nulls;
+	int			n;
+} HomeSink;
+
+static void
+sink_row(HomeSink *sink, uint64 row)
+{
+	MemoryContext old;
+
+	if (sink->rsinfo)
+	{
+		put_row(sink->rsinfo, row);
+		return;
+	}
+	old = MemoryContextSwitchTo(sink->keep);
+	for (int col = 0; col < TIMELINE_COLS; col++)
+	{
+		Datum	   *v = &sink->rows[sink->n * TIMELINE_COLS + col];
+		bool	   *isnull = &sink->nulls[sink->n * TIMELINE_COLS + col];
+
+		*v = feed_spi_datum(row, col + 1, isnull);
+		if (col == 4 && !*isnull)
+			*v = PointerGetDatum(DatumGetTextPCopy(*v));
+	}
+	sink->n++;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The home feed from the tables: up to lim rows below cursor.  SPI must be
+ * connected; the viewer must exist.
+ */
+static void
+home_from_tables(int64 viewer, int32 lim, int64 cursor, HomeSink *sink)
+{
 	int64		horizon = 0;
 	int32		emitted = 0;
 	bool		from_inbox;
 	Datum		values[4];
 	bool		isnull;
 
-	feed_check_preloaded();
-	viewer = feed_arg_int64(fcinfo, 0, "viewer");
-	lim = feed_arg_limit(fcinfo, 1);
-	cursor = feed_arg_cursor(fcinfo, 2);
-	feed_auth_check_actor(viewer, FEED_ACCESS_READ);
-	SetSingleFuncCall(fcinfo, 0);
-
-	feed_spi_connect();
-	(void) feed_graph_require_user(viewer, "viewer");
 	values[0] = Int64GetDatum(viewer);
 	if (feed_spi_exec(&horizon_plan, values, NULL, true, 1) == 1)
 	{
@@ -234,7 +264,7 @@ feed_home(PG_FUNCTION_ARGS)
 			cursor = feed_spi_int64(row, 1, &isnull);
 			if (feed_spi_bool(row, 8, &isnull))
 			{
-				put_row(rsinfo, row);
+				sink_row(sink, row);
 				emitted++;
 			}
 		}
@@ -247,6 +277,295 @@ feed_home(PG_FUNCTION_ARGS)
 			cursor = Min(cursor, horizon + 1);
 		}
 	}
+}
+
+/*
+ * Missing post rows for a cached page, read under a fresh snapshot taken
+ * after the fill sequence was noted (cache.c explains why), and cached.
+ */
+#define SQL_POST_ROWS \
+	"SELECT p.post_id, p.author_id, coalesce(p.repost_of, 0), p.body, p.created_at, " \
+	"       p.deleted_at IS NOT NULL, " \
+	"       CASE WHEN p.repost_of IS NULL THEN " FEED_SQL_LIKE_COUNT("p.post_id") " ELSE 0 END " \
+	"FROM feed.posts p WHERE p.post_id = ANY ($1)"
+
+typedef struct PageRow
+{
+	FeedCacheEntry e;
+	FeedCachePost entry;		/* the entry's own post (reposts only) */
+	FeedCachePost orig;
+	bool		have_entry;
+	bool		have_orig;
+} PageRow;
+
+static void
+fetch_posts(PageRow *rows, int n, int64 *missing, int nmissing)
+{
+	static FeedPlan post_rows_plan = {
+		"cache_post_rows", SQL_POST_ROWS, 1, {INT8ARRAYOID}
+	};
+	MemoryContext keep = CurrentMemoryContext;
+	Datum	   *elems = palloc(nmissing * sizeof(Datum));
+	Datum		values[1];
+	uint64		seq;
+	uint64		got;
+
+	for (int i = 0; i < nmissing; i++)
+		elems[i] = Int64GetDatum(missing[i]);
+	values[0] = PointerGetDatum(construct_array(elems, nmissing, INT8OID, 8, true, TYPALIGN_DOUBLE));
+
+	seq = feed_cache_fill_begin();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	feed_spi_connect();
+	got = feed_spi_exec(&post_rows_plan, values, NULL, true, 0);
+	for (uint64 r = 0; r < got; r++)
+	{
+		FeedCachePost post;
+		bool		isnull;
+		Datum		body;
+		MemoryContext old;
+
+		post.post_id = feed_spi_int64(r, 1, &isnull);
+		post.author_id = feed_spi_int64(r, 2, &isnull);
+		post.repost_of = feed_spi_int64(r, 3, &isnull);
+		body = feed_spi_datum(r, 4, &post.body_null);
+		post.created_at = DatumGetTimestampTz(feed_spi_datum(r, 5, &isnull));
+		post.deleted = feed_spi_bool(r, 6, &isnull);
+		post.like_count = feed_spi_int64(r, 7, &isnull);
+		post.body_len = 0;
+		post.body = NULL;
+		old = MemoryContextSwitchTo(keep);
+		if (!post.body_null)
+		{
+			text	   *t = DatumGetTextPP(body);
+
+			post.body_len = VARSIZE_ANY_EXHDR(t);
+			post.body = pnstrdup(VARDATA_ANY(t), post.body_len);
+		}
+		MemoryContextSwitchTo(old);
+		feed_cache_post_put(&post, seq);
+		for (int i = 0; i < n; i++)
+		{
+			if (!rows[i].have_orig && rows[i].e.orig_id == post.post_id)
+			{
+				rows[i].orig = post;
+				rows[i].have_orig = true;
+			}
+			if (!rows[i].have_entry && rows[i].e.entry_id == post.post_id)
+			{
+				rows[i].entry = post;
+				rows[i].have_entry = true;
+			}
+		}
+	}
+	feed_spi_finish();
+	PopActiveSnapshot();
+}
+static void
+emit(ReturnSetInfo *rsinfo, int64 entry_id, const FeedCachePost *orig, const FeedCachePost *entry)
+{
+	Datum		values[TIMELINE_COLS];
+	bool		nulls[TIMELINE_COLS];
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int64GetDatum(entry_id);
+	values[1] = Int64GetDatum(orig->post_id);
+	values[2] = Int64GetDatum(orig->author_id);
+	if (entry != NULL)
+		values[3] = Int64GetDatum(entry->author_id);
+	else
+		nulls[3] = true;
+	if (orig->body_null)
+		nulls[4] = true;
+	else
+		values[4] = PointerGetDatum(cstring_to_text_with_len(orig->body, orig->body_len));
+	values[5] = TimestampTzGetDatum(orig->created_at);
+	values[6] = Int64GetDatum(orig->like_count);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * Serves a page whose entries came from a cached window.  False (nothing
+ * emitted) when a post on it is deleted or gone: the window is then out of
+ * date, as a delete reaches windows only through their post rows.
+ */
+static bool
+serve_cached(ReturnSetInfo *rsinfo, const FeedCacheEntry *page, int npage)
+{
+	PageRow    *rows = palloc0(npage * sizeof(PageRow));
+	int64	   *missing = palloc(2 * npage * sizeof(int64));
+	int			nmissing = 0;
+
+	for (int i = 0; i < npage; i++)
+	{
+		PageRow    *r = &rows[i];
+
+		r->e = page[i];
+		r->have_orig = feed_cache_post_get(r->e.orig_id, &r->orig,
+										   palloc(FEED_CACHE_BODY_MAX));
+		if (!r->have_orig)
+			missing[nmissing++] = r->e.orig_id;
+		if (r->e.entry_id != r->e.orig_id)
+		{
+			r->have_entry = feed_cache_post_get(r->e.entry_id, &r->entry,
+												palloc(FEED_CACHE_BODY_MAX));
+			if (!r->have_entry)
+				missing[nmissing++] = r->e.entry_id;
+		}
+	}
+	if (nmissing > 0)
+		fetch_posts(rows, npage, missing, nmissing);
+
+	for (int i = 0; i < npage; i++)
+	{
+		PageRow    *r = &rows[i];
+		bool		repost = r->e.entry_id != r->e.orig_id;
+
+		if (!r->have_orig || r->orig.deleted ||
+			(repost && (!r->have_entry || r->entry.deleted)))
+			return false;
+	}
+	for (int i = 0; i < npage; i++)
+		emit(rsinfo, rows[i].e.entry_id, &rows[i].orig,
+			 rows[i].e.entry_id != rows[i].e.orig_id ? &rows[i].entry : NULL);
+	return true;
+}
+
+/*
+ * Builds viewer's window from the tables under a fresh snapshot, installs
+ * it with its post rows, and serves the first page from it.
+ */
+static void
+build_and_serve(ReturnSetInfo *rsinfo, int64 viewer, int32 lim)
+{
+	/* whose posts the window shows, and which of them are pulled */
+	static FeedPlan authors_plan = {
+		"cache_window_authors",
+		"SELECT a.author_id, EXISTS (SELECT 1 FROM feed.pull_authors pa WHERE pa.author_id = a.author_id) "
+		"FROM (SELECT $1::bigint AS author_id UNION ALL "
+		"      SELECT f.followee_id FROM feed.follows f WHERE f.follower_id = $1 AND f.state = 'active') a",
+		1, {INT8OID}
+	};
+	HomeSink	sink;
+	FeedCacheEntry *entries;
+	int64	   *authors;
+	bool	   *pulled;
+	uint64		nauthors;
+	uint64		seq;
+	Datum		values[1];
+	bool		isnull;
+
+	memset(&sink, 0, sizeof(sink));
+	sink.keep = CurrentMemoryContext;
+	sink.rows = palloc(FEED_CACHE_WINDOW * TIMELINE_COLS * sizeof(Datum));
+	sink.nulls = palloc(FEED_CACHE_WINDOW * TIMELINE_COLS * sizeof(bool));
+	entries = palloc(FEED_CACHE_WINDOW * sizeof(FeedCacheEntry));
+
+	seq = feed_cache_fill_begin();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	feed_spi_connect();
+	(void) feed_graph_require_user(viewer, "viewer");
+	home_from_tables(viewer, FEED_CACHE_WINDOW, PG_INT64_MAX, &sink);
+	values[0] = Int64GetDatum(viewer);
+	nauthors = feed_spi_exec(&authors_plan, values, NULL, true, 0);
+	authors = palloc(nauthors * sizeof(int64));
+	pulled = palloc(nauthors * sizeof(bool));
+	for (uint64 i = 0; i < nauthors; i++)
+	{
+		authors[i] = feed_spi_int64(i, 1, &isnull);
+		pulled[i] = feed_spi_bool(i, 2, &isnull);
+	}
+	feed_spi_finish();
+	PopActiveSnapshot();
+
+	for (int i = 0; i < sink.n; i++)
+	{
+		Datum	   *v = &sink.rows[i * TIMELINE_COLS];
+		bool	   *nl = &sink.nulls[i * TIMELINE_COLS];
+		FeedCachePost orig;
+
+		entries[i].entry_id = DatumGetInt64(v[0]);
+		entries[i].orig_id = DatumGetInt64(v[1]);
+		orig.post_id = entries[i].orig_id;
+		orig.author_id = DatumGetInt64(v[2]);
+		orig.repost_of = 0;
+		orig.created_at = DatumGetTimestampTz(v[5]);
+		orig.like_count = DatumGetInt64(v[6]);
+		orig.deleted = false;
+		orig.body_null = nl[4];
+		orig.body_len = nl[4] ? 0 : VARSIZE_ANY_EXHDR(DatumGetPointer(v[4]));
+		orig.body = nl[4] ? NULL : VARDATA_ANY(DatumGetPointer(v[4]));
+		feed_cache_post_put(&orig, seq);
+		if (!nl[3])
+		{
+			FeedCachePost entry;
+
+			memset(&entry, 0, sizeof(entry));
+			entry.post_id = entries[i].entry_id;
+			entry.author_id = DatumGetInt64(v[3]);
+			entry.repost_of = entries[i].orig_id;
+			entry.body_null = true;
+			feed_cache_post_put(&entry, seq);
+		}
+		if (i < lim)
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
+	}
+	feed_cache_feed_install(viewer, entries, sink.n, sink.n < FEED_CACHE_WINDOW,
+							authors, pulled, (int) nauthors);
+}
+
+/*
+ * feed.home(viewer bigint, lim integer DEFAULT 50, before bigint DEFAULT NULL)
+ *
+ * From the cache when the viewer's window covers the page and its posts are
+ * cached; a miss on the first page builds the window (one backend per feed),
+ * anything else reads the tables.
+ */
+Datum
+feed_home(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		viewer;
+	int32		lim;
+	int64		cursor;
+	HomeSink	sink;
+
+	feed_check_preloaded();
+	viewer = feed_arg_int64(fcinfo, 0, "viewer");
+	lim = feed_arg_limit(fcinfo, 1);
+	cursor = feed_arg_cursor(fcinfo, 2);
+	feed_auth_check_actor(viewer, FEED_ACCESS_READ);
+	SetSingleFuncCall(fcinfo, 0);
+
+	if (lim <= FEED_CACHE_WINDOW && feed_cache_usable())
+	{
+		FeedCacheEntry *page = palloc(lim * sizeof(FeedCacheEntry));
+		int			npage;
+		bool		stale;
+
+		switch (feed_cache_feed_lookup(viewer, cursor, lim, page, &npage, &stale))
+		{
+			case FEED_CACHE_HIT:
+				if (serve_cached(rsinfo, page, npage))
+				{
+					feed_activity_note(viewer, false);
+					return (Datum) 0;
+				}
+				feed_cache_feed_discard(viewer);
+				break;
+			case FEED_CACHE_BUILD:
+				build_and_serve(rsinfo, viewer, lim);
+				return (Datum) 0;
+			case FEED_CACHE_UNCACHED:
+				break;
+		}
+	}
+
+	memset(&sink, 0, sizeof(sink));
+	sink.rsinfo = rsinfo;
+	feed_spi_connect();
+	(void) feed_graph_require_user(viewer, "viewer");
+	home_from_tables(viewer, lim, cursor, &sink);
 	feed_spi_finish();
 
 	return (Datum) 0;

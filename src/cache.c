@@ -1,0 +1,1542 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *	  Shared-memory feed cache: home-feed windows and hot post rows.
+ *
+ * Layout.  feed.cache_size is split in two arenas, feed windows and post
+ * rows, each cut into partitions with their own LWLock, hash chains, free
+ * list and CLOCK hand.  Nothing is global on the read path: a hit takes one
+ * partition lock in shared mode for the window and one per post.  A full
+ * partition evicts with CLOCK (a reference bit per slot); a window being
+ * built is never evicted.  Memory is fixed at startup and never grows.
+ *
+ * A window holds the newest FEED_CACHE_WINDOW entries of one user's home
+ * feed (entry id and original id: 16 bytes each); post rows hold what a page
+ * shows (author, body, time, like count) plus the deleted flag.  A page is
+ * served from the cache when the window covers it and every post on it is
+ * a live post row in the cache (timeline.c).
+ *
+ * Coherence.  Writers record changes during the transaction; nothing is
+ * applied before commit:
+ *
+ *	- at PRE_COMMIT (still invisible to others) a negative change takes the
+ *	  cached copy out of service (window marked invalid, post row dropped)
+ *	  and raises a "pending" count on what it touches;
+ *	- after COMMIT it applies positive changes (fanout appends, like counts),
+ *	  stamps what it touched with a new value of a global change sequence,
+ *	  and lowers the pending count; ABORT only lowers the counts.
+ *
+ * A fill (window build, post row read) notes the sequence before taking the
+ * fresh snapshot it reads with, and installs its result only if nothing it
+ * covers was stamped after that or is pending now.  So a cached copy never
+ * misses a change committed before a reader's snapshot: either the change
+ * was pending or stamped when the copy was installed (and the install was
+ * refused), or the change's commit callback found the copy and fixed it.
+ * Invariant I2 therefore holds for cached entries too, with no window
+ * between a commit and its cache update.
+ *
+ * Changes whose readers cannot be listed cheaply use stamps checked when a
+ * window is served: a privacy change stamps all windows (rare, and it may
+ * change any feed through reposts); a post by a pulled (celebrity) author
+ * stamps one of PULL_BUCKETS buckets, and a window remembers, as a bitmap,
+ * the buckets of the pulled authors it depends on.  A deleted post is found
+ * when a page is served: its post row says so, and the window is rebuilt.
+ *
+ * Single flight.  A missing window is built by one backend; others wait on
+ * the partition's condition variable up to feed.cache_wait and then read the
+ * tables without caching.  An expired window (feed.cache_ttl) stays in
+ * service while one backend refreshes it.  A builder that fails releases
+ * its claim in the abort callback; one that vanished without cleanup loses
+ * the claim after BUILD_DEADLINE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type_d.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "cache.h"
+#include "feed.h"
+
+PG_FUNCTION_INFO_V1(feed_cache_stats);
+PG_FUNCTION_INFO_V1(feed_cache_reset);
+
+#define CACHE_FEED_PARTS	64
+#define CACHE_POST_PARTS	64
+#define PULL_BUCKETS		1024
+#define PENDING_MAX			4096
+#define BLOOM_BITS			4096
+#define BUILD_DEADLINE_USECS (5 * USECS_PER_SEC)
+
+int			feed_cache_size_kb = 64 * 1024;
+int			feed_cache_ttl_s = 60;
+int			feed_cache_wait_ms = 50;
+bool		feed_cache_enabled = true;
+bool		feed_cache_single_flight = true;
+
+typedef struct SlotHead
+{
+	int64		key;
+	int32		next;			/* hash chain or free list; -1 ends it */
+	bool		used;
+	pg_atomic_uint32 referenced;	/* CLOCK bit */
+} SlotHead;
+
+typedef struct FeedSlot
+{
+	SlotHead	head;			/* key: user id */
+	bool		valid;			/* entries may be served */
+	bool		complete;		/* the window holds the whole feed */
+	int			builder;		/* pid of the backend building it, 0: none */
+	TimestampTz build_started;
+	TimestampTz built_at;
+	uint64		seq0;			/* change sequence before the build's snapshot */
+	uint64		last_change;	/* stamp of the last change applied to it */
+	int32		n;
+	uint64		pullmap[PULL_BUCKETS / 64];
+	uint64		followees[BLOOM_BITS / 64];	/* Bloom filter of followed authors */
+	FeedCacheEntry e[FEED_CACHE_WINDOW];	/* newest first */
+} FeedSlot;
+
+typedef struct PostSlot
+{
+	SlotHead	head;			/* key: post id */
+	int64		author_id;
+	int64		repost_of;
+	TimestampTz created_at;
+	int64		like_count;
+	uint64		seq0;
+	bool		deleted;
+	bool		body_null;
+	uint16		body_len;
+	char		body[FEED_CACHE_BODY_MAX];
+} PostSlot;
+
+typedef enum CacheStat
+{
+	ST_HITS,
+	ST_MISSES,
+	ST_STALE,
+	ST_WAITS,
+	ST_WAIT_TIMEOUTS,
+	ST_REBUILDS,
+	ST_REJECTED,
+	ST_FEED_EVICTIONS,
+	ST_DISCARDS,
+	ST_UNCACHED,
+	ST_POST_HITS,
+	ST_POST_MISSES,
+	ST_POST_EVICTIONS,
+	ST_COUNT
+} CacheStat;
+
+typedef struct CachePart
+{
+	ConditionVariable cv;		/* a build in this partition ended */
+	uint32		pending;		/* committing writers touching it (lock) */
+	uint64		last_change;	/* newest stamp of those writers (lock) */
+	int32		free_head;
+	int32		hand;
+	int32		nslots;
+	int32		nbuckets;
+	int32		used;
+	Size		slot_size;
+	Size		slots_off;		/* from the start of CacheShared */
+	Size		buckets_off;
+	pg_atomic_uint64 stats[ST_COUNT];
+} CachePart;
+
+/*
+ * Posts committed but not yet delivered to every follower.  A window built
+ * before such a post committed lacks it until fanout appends it; serving
+ * checks the (short) list so that a follower sees the post at once.
+ * Readers copy the list without a lock (a sequence counter, even when
+ * stable), so the read path never writes shared memory for it.
+ */
+typedef struct PendingPost
+{
+	int64		post_id;
+	int64		orig_id;
+	int64		author_id;
+	uint64		seq;			/* commit stamp; PG_UINT64_MAX while committing */
+} PendingPost;
+
+typedef struct PendingTable
+{
+	slock_t		mutex;			/* writers */
+	pg_atomic_uint64 version;	/* odd while a writer changes the list */
+	int			n;
+	uint64		dropped;		/* posts not tracked: the table was full */
+	PendingPost e[PENDING_MAX];
+} PendingTable;
+
+typedef struct CacheShared
+{
+	pg_atomic_uint64 seq;		/* the change sequence */
+	pg_atomic_uint32 inflight;	/* transactions between PRE_COMMIT and end */
+	pg_atomic_uint32 feeds_pending;
+	pg_atomic_uint64 feeds_last;
+	pg_atomic_uint32 posts_pending;
+	pg_atomic_uint64 posts_last;
+	pg_atomic_uint32 pull_pending[PULL_BUCKETS];
+	pg_atomic_uint64 pull_last[PULL_BUCKETS];
+	PendingTable pending;
+	CachePart	parts[CACHE_FEED_PARTS + CACHE_POST_PARTS];
+} CacheShared;
+
+static CacheShared *cache = NULL;
+static LWLockPadded *cache_locks = NULL;
+
+/* ---- changes recorded by this backend's transaction ---- */
+
+typedef enum ChangeKind
+{
+	CH_FEED,					/* a user's feed lost or changed entries */
+	CH_APPEND,					/* an entry was delivered to a user's inbox */
+	CH_POST,					/* a post row changed (edit, delete) */
+	CH_LIKE,
+	CH_PULL,					/* a pulled author published */
+	CH_ALL_FEEDS,
+	CH_ALL_POSTS,
+	CH_QUEUED,					/* a post waits for fanout */
+	CH_DELIVERED				/* fanout of an author's posts in [a, b] ended */
+} ChangeKind;
+
+typedef struct Change
+{
+	ChangeKind	kind;
+	int			level;			/* subtransaction nesting level */
+	int64		key;
+	int64		a;
+	int64		b;
+} Change;
+
+static Change *changes = NULL;
+static int	nchanges = 0;
+static int	maxchanges = 0;
+static bool changes_prepared = false;	/* PRE_COMMIT raised the counts */
+static bool callbacks_registered = false;
+
+/* the window this backend is building, if any */
+static int64 building_user = 0;
+static bool building = false;
+static uint64 building_seq0 = 0;
+
+static void cache_xact_callback(XactEvent event, void *arg);
+static void cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								   SubTransactionId parentSubid, void *arg);
+
+/* ---------------------------------------------------------------- */
+
+static inline uint64
+mix64(uint64 x)
+{
+	x ^= x >> 33;
+	x *= UINT64CONST(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return x;
+}
+
+static inline int
+part_index(int64 key, bool feeds, uint64 *hash)
+{
+	uint64		h = mix64((uint64) key);
+
+	*hash = h >> 32;
+	return feeds ? (int) (h % CACHE_FEED_PARTS)
+		: CACHE_FEED_PARTS + (int) (h % CACHE_POST_PARTS);
+}
+
+static inline LWLock *
+part_lock(int idx)
+{
+	return &cache_locks[idx].lock;
+}
+
+static inline SlotHead *
+slot_at(CachePart *p, int32 idx)
+{
+	return (SlotHead *) ((char *) cache + p->slots_off + (Size) idx * p->slot_size);
+}
+
+static inline int32 *
+part_buckets(CachePart *p)
+{
+	return (int32 *) ((char *) cache + p->buckets_off);
+}
+
+static inline int32
+slot_index(CachePart *p, SlotHead *s)
+{
+	return (int32) (((char *) s - ((char *) cache + p->slots_off)) / p->slot_size);
+}
+
+static inline void
+stat_add(CachePart *p, CacheStat st)
+{
+	pg_atomic_fetch_add_u64(&p->stats[st], 1);
+}
+
+static SlotHead *
+part_find(CachePart *p, uint64 hash, int64 key)
+{
+	int32		idx = part_buckets(p)[hash & (p->nbuckets - 1)];
+
+	while (idx >= 0)
+	{
+		SlotHead   *s = slot_at(p, idx);
+
+		if (s->key == key)
+			return s;
+		idx = s->next;
+	}
+	return NULL;
+}
+
+/* Unlinks s from its chain and puts it on the free list; exclusive lock. */
+static void
+part_free(CachePart *p, SlotHead *s)
+{
+	uint64		hash;
+	int32	   *link;
+	int32		idx = slot_index(p, s);
+
+	(void) part_index(s->key, true, &hash);
+	link = &part_buckets(p)[hash & (p->nbuckets - 1)];
+	while (*link != idx)
+		link = &slot_at(p, *link)->next;
+	*link = s->next;
+	s->used = false;
+	s->key = 0;
+	s->next = p->free_head;
+	p->free_head = idx;
+	p->used--;
+}
+
+static bool
+slot_evictable(CachePart *p, SlotHead *s, TimestampTz now)
+{
+	FeedSlot   *f;
+
+	if (p->slot_size != sizeof(FeedSlot))
+		return true;
+	f = (FeedSlot *) s;
+	return f->builder == 0 || now - f->build_started > BUILD_DEADLINE_USECS;
+}
+
+/*
+ * A slot for key, taken from the free list or by CLOCK eviction; NULL when
+ * every slot is being built.  Exclusive lock held.
+ */
+static SlotHead *
+part_alloc(CachePart *p, uint64 hash, int64 key, CacheStat evict_stat)
+{
+	SlotHead   *s = NULL;
+	int32	   *bucket;
+
+	if (p->free_head >= 0)
+	{
+		s = slot_at(p, p->free_head);
+		p->free_head = s->next;
+	}
+	else
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		for (int i = 0; i < 2 * p->nslots + 1; i++)
+		{
+			SlotHead   *victim = slot_at(p, p->hand);
+
+			p->hand = (p->hand + 1) % p->nslots;
+			if (!slot_evictable(p, victim, now))
+				continue;
+			if (pg_atomic_read_u32(&victim->referenced) != 0)
+			{
+				pg_atomic_write_u32(&victim->referenced, 0);
+				continue;
+			}
+			part_free(p, victim);
+			stat_add(p, evict_stat);
+			s = slot_at(p, p->free_head);
+			p->free_head = s->next;
+			break;
+		}
+		if (s == NULL)
+			return NULL;
+	}
+	memset((char *) s + sizeof(SlotHead), 0, p->slot_size - sizeof(SlotHead));
+	s->key = key;
+	s->used = true;
+	pg_atomic_write_u32(&s->referenced, 1);
+	bucket = &part_buckets(p)[hash & (p->nbuckets - 1)];
+	s->next = *bucket;
+	*bucket = slot_index(p, s);
+	p->used++;
+	return s;
+}
+
+/* Advances an atomic stamp; stamps of concurrent commits may arrive out of order. */
+static void
+advance_u64(pg_atomic_uint64 *a, uint64 v)
+{
+	uint64		cur = pg_atomic_read_u64(a);
+
+	while (cur < v && !pg_atomic_compare_exchange_u64(a, &cur, v))
+		;
+}
+
+/* pending must be read before last: a writer stamps before it lowers pending */
+static inline bool
+stamp_ok(pg_atomic_uint32 *pending, pg_atomic_uint64 *last, uint64 seq0)
+{
+	if (pg_atomic_read_u32(pending) != 0)
+		return false;
+	pg_read_barrier();
+	return pg_atomic_read_u64(last) <= seq0;
+}
+
+static inline int
+pull_bucket(int64 author)
+{
+	return (int) (mix64((uint64) author ^ UINT64CONST(0x5bd1e995)) % PULL_BUCKETS);
+}
+
+static inline void
+bloom_bits(int64 author, int bits[3])
+{
+	uint64		h = mix64((uint64) author + UINT64CONST(0x9e3779b97f4a7c15));
+
+	bits[0] = (int) (h & (BLOOM_BITS - 1));
+	bits[1] = (int) ((h >> 21) & (BLOOM_BITS - 1));
+	bits[2] = (int) ((h >> 42) & (BLOOM_BITS - 1));
+}
+
+static bool
+bloom_test(const uint64 *bloom, int64 author)
+{
+	int			bits[3];
+
+	bloom_bits(author, bits);
+	for (int i = 0; i < 3; i++)
+		if ((bloom[bits[i] / 64] & (UINT64CONST(1) << (bits[i] % 64))) == 0)
+			return false;
+	return true;
+}
+
+static void
+bloom_add(uint64 *bloom, int64 author)
+{
+	int			bits[3];
+
+	bloom_bits(author, bits);
+	for (int i = 0; i < 3; i++)
+		bloom[bits[i] / 64] |= UINT64CONST(1) << (bits[i] % 64);
+}
+
+/* ---- posts waiting for fanout ---- */
+
+static PendingPost pending_copy[PENDING_MAX];
+
+/* A consistent copy of the pending list, without taking a lock. */
+static int
+pending_snapshot(void)
+{
+	PendingTable *t = &cache->pending;
+
+	for (;;)
+	{
+		uint64		v = pg_atomic_read_u64(&t->version);
+		int			n;
+
+		if ((v & 1) == 0)
+		{
+			pg_read_barrier();
+			n = Min(t->n, PENDING_MAX);
+			if (n > 0)
+				memcpy(pending_copy, t->e, n * sizeof(PendingPost));
+			pg_read_barrier();
+			if (pg_atomic_read_u64(&t->version) == v)
+				return n;
+		}
+		SPIN_DELAY();
+	}
+}
+
+static void
+pending_write_begin(PendingTable *t)
+{
+	SpinLockAcquire(&t->mutex);
+	pg_atomic_fetch_add_u64(&t->version, 1);
+}
+
+static void
+pending_write_end(PendingTable *t)
+{
+	pg_atomic_fetch_add_u64(&t->version, 1);
+	SpinLockRelease(&t->mutex);
+}
+
+/*
+ * Does the window lack a post that committed after it was built and that
+ * fanout has not appended yet?  Such a window must not be served.
+ */
+static bool
+window_lacks_pending(FeedSlot *f, int npending)
+{
+	for (int i = 0; i < npending; i++)
+	{
+		PendingPost *pp = &pending_copy[i];
+		bool		present = false;
+
+		if (pp->seq <= f->seq0 || !bloom_test(f->followees, pp->author_id))
+			continue;
+		if (f->n > 0 && !f->complete && pp->post_id < f->e[f->n - 1].entry_id)
+			continue;			/* below the window */
+		for (int k = 0; k < f->n && !present; k++)
+			present = f->e[k].entry_id == pp->post_id ||
+				(f->e[k].orig_id == pp->orig_id && f->e[k].entry_id < pp->post_id);
+		if (!present)
+			return true;
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------- */
+
+void
+feed_cache_define_gucs(void)
+{
+	DefineCustomIntVariable("feed.cache_size",
+							"Shared memory for the feed cache (0 turns the cache off).",
+							"Half holds home-feed windows, half post rows.",
+							&feed_cache_size_kb,
+							64 * 1024, 0, INT_MAX / 2,
+							PGC_POSTMASTER, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("feed.cache_ttl",
+							"Age after which a cached feed is refreshed; it is still served meanwhile.",
+							"Coherence does not depend on it: committed changes reach the cache at commit.",
+							&feed_cache_ttl_s,
+							60, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("feed.cache_wait",
+							"How long a reader waits for another backend's rebuild of the same feed.",
+							"After that it reads the tables without caching.",
+							&feed_cache_wait_ms,
+							50, 0, 60000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("feed.cache",
+							 "Serve feed.home from the shared-memory cache.",
+							 "Off: every read goes to the tables (for comparisons and diagnosis).",
+							 &feed_cache_enabled,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("feed.cache_single_flight",
+							 "One backend rebuilds a missing feed while the others wait.",
+							 "Off only to measure a stampede: every miss then rebuilds.",
+							 &feed_cache_single_flight,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+}
+
+static Size
+arena_slots(Size bytes, Size slot_size, int nparts)
+{
+	Size		per_part = bytes / nparts;
+	Size		n = per_part / (slot_size + 2 * sizeof(int32));
+
+	return Max(n, 1);
+}
+
+static int32
+pow2_at_least(Size n)
+{
+	int32		b = 1;
+
+	while ((Size) b < n)
+		b <<= 1;
+	return b;
+}
+
+static Size
+cache_layout(CacheShared *init)
+{
+	Size		bytes = (Size) feed_cache_size_kb * 1024;
+	Size		off = MAXALIGN(sizeof(CacheShared));
+
+	for (int i = 0; i < CACHE_FEED_PARTS + CACHE_POST_PARTS; i++)
+	{
+		bool		feeds = i < CACHE_FEED_PARTS;
+		Size		slot_size = feeds ? sizeof(FeedSlot) : sizeof(PostSlot);
+		Size		nslots = arena_slots(bytes / 2, slot_size,
+										 feeds ? CACHE_FEED_PARTS : CACHE_POST_PARTS);
+		int32		nbuckets = pow2_at_least(nslots);
+
+		if (init)
+		{
+			CachePart  *p = &init->parts[i];
+
+			ConditionVariableInit(&p->cv);
+			p->pending = 0;
+			p->last_change = 0;
+			p->hand = 0;
+			p->nslots = (int32) nslots;
+			p->nbuckets = nbuckets;
+			p->used = 0;
+			p->slot_size = slot_size;
+			p->buckets_off = off;
+			p->slots_off = MAXALIGN(off + nbuckets * sizeof(int32));
+			for (int b = 0; b < nbuckets; b++)
+				part_buckets(p)[b] = -1;
+			for (int32 s = 0; s < (int32) nslots; s++)
+			{
+				SlotHead   *h = slot_at(p, s);
+
+				memset(h, 0, slot_size);
+				pg_atomic_init_u32(&h->referenced, 0);
+				h->next = s + 1 < (int32) nslots ? s + 1 : -1;
+			}
+			p->free_head = 0;
+			for (int st = 0; st < ST_COUNT; st++)
+				pg_atomic_init_u64(&p->stats[st], 0);
+		}
+		off = MAXALIGN(off + nbuckets * sizeof(int32));
+		off = MAXALIGN(off + nslots * slot_size);
+	}
+	return off;
+}
+
+void
+feed_cache_shmem_request(void)
+{
+	if (feed_cache_size_kb == 0)
+		return;
+	RequestAddinShmemSpace(cache_layout(NULL));
+	RequestNamedLWLockTranche("feed_cache", CACHE_FEED_PARTS + CACHE_POST_PARTS);
+}
+
+void
+feed_cache_shmem_startup(void)
+{
+	bool		found;
+
+	if (feed_cache_size_kb == 0)
+		return;
+	cache = ShmemInitStruct("feed cache", cache_layout(NULL), &found);
+	cache_locks = GetNamedLWLockTranche("feed_cache");
+	if (found)
+		return;
+	pg_atomic_init_u64(&cache->seq, 1);
+	pg_atomic_init_u32(&cache->inflight, 0);
+	pg_atomic_init_u32(&cache->feeds_pending, 0);
+	pg_atomic_init_u64(&cache->feeds_last, 0);
+	pg_atomic_init_u32(&cache->posts_pending, 0);
+	pg_atomic_init_u64(&cache->posts_last, 0);
+	for (int b = 0; b < PULL_BUCKETS; b++)
+	{
+		pg_atomic_init_u32(&cache->pull_pending[b], 0);
+		pg_atomic_init_u64(&cache->pull_last[b], 0);
+	}
+	SpinLockInit(&cache->pending.mutex);
+	pg_atomic_init_u64(&cache->pending.version, 0);
+	cache->pending.n = 0;
+	cache->pending.dropped = 0;
+	(void) cache_layout(cache);
+}
+
+bool
+feed_cache_usable(void)
+{
+	return cache != NULL && feed_cache_enabled
+		&& !IsolationUsesXactSnapshot()
+		&& !TransactionIdIsValid(GetTopTransactionIdIfAny())
+		&& nchanges == 0
+		&& !RecoveryInProgress();
+}
+
+/* ---- read side: windows ---- */
+
+static bool
+feed_slot_servable(FeedSlot *f, int npending)
+{
+	if (!f->valid)
+		return false;
+	if (npending > 0 && window_lacks_pending(f, npending))
+		return false;
+	if (!stamp_ok(&cache->feeds_pending, &cache->feeds_last, f->seq0))
+		return false;
+	for (int w = 0; w < PULL_BUCKETS / 64; w++)
+	{
+		uint64		bits = f->pullmap[w];
+
+		while (bits != 0)
+		{
+			int			b = w * 64 + pg_rightmost_one_pos64(bits);
+
+			if (!stamp_ok(&cache->pull_pending[b], &cache->pull_last[b], f->seq0))
+				return false;
+			bits &= bits - 1;
+		}
+	}
+	return true;
+}
+
+/* Copies the page below `before`; true if the window covers it. */
+static bool
+copy_page(FeedSlot *f, int64 before, int32 lim, FeedCacheEntry *page, int *npage)
+{
+	int			i = 0;
+	int			k;
+
+	while (i < f->n && f->e[i].entry_id >= before)
+		i++;
+	k = Min(lim, f->n - i);
+	memcpy(page, &f->e[i], k * sizeof(FeedCacheEntry));
+	*npage = k;
+	return k == lim || f->complete;
+}
+
+static void
+claim_build(FeedSlot *f, int64 user_id)
+{
+	f->builder = MyProcPid;
+	f->build_started = GetCurrentTimestamp();
+	building = true;
+	building_user = user_id;
+	/* read after the claim and before the caller's snapshot: see header */
+	pg_memory_barrier();
+	building_seq0 = pg_atomic_read_u64(&cache->seq);
+}
+
+FeedCacheLookup
+feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
+					   FeedCacheEntry *page, int *npage, bool *stale)
+{
+	uint64		hash;
+	int			pi = part_index(user_id, true, &hash);
+	CachePart  *p = &cache->parts[pi];
+	FeedSlot   *f;
+	bool		first_page = before == PG_INT64_MAX;
+	TimestampTz start;
+	bool		counted_wait = false;
+	int			npending = pending_snapshot();
+
+	*stale = false;
+	*npage = 0;
+
+	LWLockAcquire(part_lock(pi), LW_SHARED);
+	f = (FeedSlot *) part_find(p, hash, user_id);
+	if (f != NULL && feed_slot_servable(f, npending))
+	{
+		bool		covered = copy_page(f, before, lim, page, npage);
+		bool		expired = GetCurrentTimestamp() - f->built_at >
+			(int64) feed_cache_ttl_s * USECS_PER_SEC;
+		bool		refreshing = f->builder != 0;
+
+		pg_atomic_write_u32(&f->head.referenced, 1);
+		LWLockRelease(part_lock(pi));
+		if (!covered)
+		{
+			stat_add(p, ST_UNCACHED);
+			return FEED_CACHE_UNCACHED;
+		}
+		if (!expired)
+		{
+			stat_add(p, ST_HITS);
+			return FEED_CACHE_HIT;
+		}
+		/* stale while revalidate: one first-page reader refreshes */
+		if (!refreshing && first_page)
+		{
+			LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
+			f = (FeedSlot *) part_find(p, hash, user_id);
+			if (f != NULL && f->builder == 0)
+			{
+				claim_build(f, user_id);
+				LWLockRelease(part_lock(pi));
+				stat_add(p, ST_MISSES);
+				return FEED_CACHE_BUILD;
+			}
+			LWLockRelease(part_lock(pi));
+		}
+		*stale = true;
+		stat_add(p, ST_STALE);
+		return FEED_CACHE_HIT;
+	}
+	LWLockRelease(part_lock(pi));
+
+	if (!first_page)
+	{
+		/* deeper pages of an uncached feed are not worth a build */
+		stat_add(p, ST_UNCACHED);
+		return FEED_CACHE_UNCACHED;
+	}
+
+	stat_add(p, ST_MISSES);
+	start = GetCurrentTimestamp();
+	for (;;)
+	{
+		long		remaining;
+
+		LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
+		f = (FeedSlot *) part_find(p, hash, user_id);
+		if (f != NULL && feed_slot_servable(f, npending))
+		{
+			bool		covered = copy_page(f, before, lim, page, npage);
+
+			LWLockRelease(part_lock(pi));
+			ConditionVariableCancelSleep();
+			return covered ? FEED_CACHE_HIT : FEED_CACHE_UNCACHED;
+		}
+		if (f == NULL || f->builder == 0 || !feed_cache_single_flight ||
+			GetCurrentTimestamp() - f->build_started > BUILD_DEADLINE_USECS)
+		{
+			if (f == NULL)
+				f = (FeedSlot *) part_alloc(p, hash, user_id, ST_FEED_EVICTIONS);
+			if (f == NULL)
+			{
+				LWLockRelease(part_lock(pi));
+				ConditionVariableCancelSleep();
+				stat_add(p, ST_UNCACHED);
+				return FEED_CACHE_UNCACHED;
+			}
+			claim_build(f, user_id);
+			LWLockRelease(part_lock(pi));
+			ConditionVariableCancelSleep();
+			return FEED_CACHE_BUILD;
+		}
+		LWLockRelease(part_lock(pi));
+
+		if (!counted_wait)
+		{
+			stat_add(p, ST_WAITS);
+			counted_wait = true;
+		}
+		remaining = feed_cache_wait_ms -
+			(long) ((GetCurrentTimestamp() - start) / 1000);
+		if (remaining <= 0)
+		{
+			ConditionVariableCancelSleep();
+			stat_add(p, ST_WAIT_TIMEOUTS);
+			return FEED_CACHE_UNCACHED;
+		}
+		(void) ConditionVariableTimedSleep(&p->cv, remaining, PG_WAIT_EXTENSION);
+		npending = pending_snapshot();
+	}
+}
+
+static void
+end_build(CachePart *p, FeedSlot *f)
+{
+	if (f != NULL && f->builder == MyProcPid)
+		f->builder = 0;
+	building = false;
+}
+
+void
+feed_cache_feed_install(int64 user_id, const FeedCacheEntry *entries, int n,
+						bool complete, const int64 *authors, const bool *pulled,
+						int nauthors)
+{
+	uint64		hash;
+	int			pi = part_index(user_id, true, &hash);
+	CachePart  *p = &cache->parts[pi];
+	FeedSlot   *f;
+	uint64		pullmap[PULL_BUCKETS / 64];
+	uint64		bloom[BLOOM_BITS / 64];
+	bool		ok;
+
+	Assert(building && building_user == user_id);
+	memset(pullmap, 0, sizeof(pullmap));
+	memset(bloom, 0, sizeof(bloom));
+	for (int i = 0; i < nauthors; i++)
+	{
+		bloom_add(bloom, authors[i]);
+		if (pulled[i])
+		{
+			int			b = pull_bucket(authors[i]);
+
+			pullmap[b / 64] |= UINT64CONST(1) << (b % 64);
+		}
+	}
+
+	LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
+	f = (FeedSlot *) part_find(p, hash, user_id);
+	ok = f != NULL && f->builder == MyProcPid
+		&& p->pending == 0 && f->last_change <= building_seq0
+		&& stamp_ok(&cache->feeds_pending, &cache->feeds_last, building_seq0);
+	for (int b = 0; ok && b < PULL_BUCKETS; b++)
+		if (pullmap[b / 64] & (UINT64CONST(1) << (b % 64)))
+			ok = stamp_ok(&cache->pull_pending[b], &cache->pull_last[b], building_seq0);
+	if (ok)
+	{
+		n = Min(n, FEED_CACHE_WINDOW);
+		memcpy(f->e, entries, n * sizeof(FeedCacheEntry));
+		f->n = n;
+		f->complete = complete;
+		memcpy(f->pullmap, pullmap, sizeof(pullmap));
+		memcpy(f->followees, bloom, sizeof(bloom));
+		f->seq0 = building_seq0;
+		f->built_at = GetCurrentTimestamp();
+		f->valid = true;
+		stat_add(p, ST_REBUILDS);
+	}
+	else
+		stat_add(p, ST_REJECTED);
+	end_build(p, f);
+	LWLockRelease(part_lock(pi));
+	ConditionVariableBroadcast(&p->cv);
+}
+
+void
+feed_cache_feed_release(int64 user_id)
+{
+	uint64		hash;
+	int			pi;
+	CachePart  *p;
+
+	if (!building || cache == NULL)
+		return;
+	pi = part_index(user_id, true, &hash);
+	p = &cache->parts[pi];
+	LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
+	end_build(p, (FeedSlot *) part_find(p, hash, user_id));
+	LWLockRelease(part_lock(pi));
+	ConditionVariableBroadcast(&p->cv);
+}
+
+void
+feed_cache_feed_discard(int64 user_id)
+{
+	uint64		hash;
+	int			pi = part_index(user_id, true, &hash);
+	CachePart  *p = &cache->parts[pi];
+	FeedSlot   *f;
+
+	LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
+	f = (FeedSlot *) part_find(p, hash, user_id);
+	if (f != NULL)
+	{
+		f->valid = false;
+		stat_add(p, ST_DISCARDS);
+	}
+	LWLockRelease(part_lock(pi));
+}
+
+void
+feed_cache_count_uncached(void)
+{
+	if (cache != NULL)
+		stat_add(&cache->parts[0], ST_UNCACHED);
+}
+
+/* ---- read side: posts ---- */
+
+bool
+feed_cache_post_get(int64 post_id, FeedCachePost *post, char *buf)
+{
+	uint64		hash;
+	int			pi = part_index(post_id, false, &hash);
+	CachePart  *p = &cache->parts[pi];
+	PostSlot   *s;
+	bool		hit = false;
+
+	LWLockAcquire(part_lock(pi), LW_SHARED);
+	s = (PostSlot *) part_find(p, hash, post_id);
+	if (s != NULL && stamp_ok(&cache->posts_pending, &cache->posts_last, s->seq0))
+	{
+		post->post_id = post_id;
+		post->author_id = s->author_id;
+		post->repost_of = s->repost_of;
+		post->created_at = s->created_at;
+		post->like_count = s->like_count;
+		post->deleted = s->deleted;
+		post->body_null = s->body_null;
+		post->body_len = s->body_len;
+		memcpy(buf, s->body, s->body_len);
+		post->body = buf;
+		pg_atomic_write_u32(&s->head.referenced, 1);
+		hit = true;
+	}
+	LWLockRelease(part_lock(pi));
+	stat_add(p, hit ? ST_POST_HITS : ST_POST_MISSES);
+	return hit;
+}
+
+uint64
+feed_cache_fill_begin(void)
+{
+	pg_memory_barrier();
+	return pg_atomic_read_u64(&cache->seq);
+}
+
+void
+feed_cache_post_put(const FeedCachePost *post, uint64 seq)
+{
+	uint64		hash;
+	int			pi;
+	CachePart  *p;
+	PostSlot   *s;
+
+	if (post->body_len > FEED_CACHE_BODY_MAX)
+		return;					/* long bodies are read from the table */
+	pi = part_index(post->post_id, false, &hash);
+	p = &cache->parts[pi];
+	LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
+	if (p->pending == 0 && p->last_change <= seq
+		&& stamp_ok(&cache->posts_pending, &cache->posts_last, seq)
+		&& part_find(p, hash, post->post_id) == NULL
+		&& (s = (PostSlot *) part_alloc(p, hash, post->post_id, ST_POST_EVICTIONS)) != NULL)
+	{
+		s->author_id = post->author_id;
+		s->repost_of = post->repost_of;
+		s->created_at = post->created_at;
+		s->like_count = post->like_count;
+		s->seq0 = seq;
+		s->deleted = post->deleted;
+		s->body_null = post->body_null;
+		s->body_len = (uint16) post->body_len;
+		if (post->body_len > 0)
+			memcpy(s->body, post->body, post->body_len);
+	}
+	LWLockRelease(part_lock(pi));
+}
+
+/* ---- write side ---- */
+
+static void
+record(ChangeKind kind, int64 key, int64 a, int64 b)
+{
+	if (cache == NULL)
+		return;
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(cache_xact_callback, NULL);
+		RegisterSubXactCallback(cache_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	if (nchanges == maxchanges)
+	{
+		int			newmax = Max(64, maxchanges * 2);
+
+		if (changes == NULL)
+			changes = MemoryContextAlloc(TopTransactionContext, newmax * sizeof(Change));
+		else
+			changes = repalloc(changes, newmax * sizeof(Change));
+		maxchanges = newmax;
+	}
+	changes[nchanges].kind = kind;
+	changes[nchanges].level = GetCurrentTransactionNestLevel();
+	changes[nchanges].key = key;
+	changes[nchanges].a = a;
+	changes[nchanges].b = b;
+	nchanges++;
+}
+
+void
+feed_cache_feed_changed(int64 user_id)
+{
+	record(CH_FEED, user_id, 0, 0);
+}
+
+void
+feed_cache_feed_append(int64 user_id, int64 entry_id, int64 orig_id)
+{
+	record(CH_APPEND, user_id, entry_id, orig_id);
+}
+
+void
+feed_cache_post_changed(int64 post_id)
+{
+	record(CH_POST, post_id, 0, 0);
+}
+
+void
+feed_cache_like(int64 post_id, int delta)
+{
+	record(CH_LIKE, post_id, delta, 0);
+}
+
+void
+feed_cache_pull_published(int64 author_id, bool first_pull)
+{
+	record(CH_PULL, author_id, first_pull ? 1 : 0, 0);
+}
+
+void
+feed_cache_fanout_queued(int64 post_id, int64 orig_id, int64 author_id)
+{
+	record(CH_QUEUED, post_id, orig_id, author_id);
+}
+
+void
+feed_cache_fanout_ended(int64 author_id, int64 first_post_id, int64 last_post_id)
+{
+	record(CH_DELIVERED, author_id, first_post_id, last_post_id);
+}
+
+void
+feed_cache_all_feeds_changed(void)
+{
+	record(CH_ALL_FEEDS, 0, 0, 0);
+}
+
+void
+feed_cache_all_posts_changed(void)
+{
+	record(CH_ALL_POSTS, 0, 0, 0);
+}
+
+/*
+ * An original delivered to a cached window goes in at its place; anything
+ * that could change how the window groups its entries (a repost, an
+ * original whose repost the window already shows) drops the window instead.
+ */
+static void
+apply_append(FeedSlot *f, int64 entry_id, int64 orig_id)
+{
+	int			pos;
+
+	if (!f->valid)
+		return;
+	if (entry_id != orig_id)
+	{
+		for (int i = 0; i < f->n; i++)
+			if (f->e[i].entry_id == entry_id)
+				return;			/* built after the commit */
+		f->valid = false;
+		return;
+	}
+	for (int i = 0; i < f->n; i++)
+	{
+		if (f->e[i].entry_id == entry_id)
+			return;				/* already there (built after the commit) */
+		if (f->e[i].orig_id == orig_id)
+		{
+			f->valid = false;
+			return;
+		}
+	}
+	pos = 0;
+	while (pos < f->n && f->e[pos].entry_id > entry_id)
+		pos++;
+	if (pos == f->n && !f->complete)
+		return;					/* below the window: read from the tables */
+	if (f->n == FEED_CACHE_WINDOW)
+	{
+		f->n--;
+		f->complete = false;
+		if (pos > f->n)
+			return;
+	}
+	memmove(&f->e[pos + 1], &f->e[pos], (f->n - pos) * sizeof(FeedCacheEntry));
+	f->e[pos].entry_id = entry_id;
+	f->e[pos].orig_id = orig_id;
+	f->n++;
+}
+
+typedef enum ApplyPhase
+{
+	PHASE_PRE_COMMIT,
+	PHASE_COMMIT,
+	PHASE_ABORT
+} ApplyPhase;
+
+/*
+ * A queued post enters the pending list before its commit is visible
+ * (marked "committing", so every window counts as lacking it) and gets its
+ * stamp after; an abort takes it out.  An ended fanout takes its posts out.
+ */
+static void
+pending_apply(ApplyPhase phase, Change *c, uint64 seq)
+{
+	PendingTable *t = &cache->pending;
+
+	pending_write_begin(t);
+	if (c->kind == CH_QUEUED && phase == PHASE_PRE_COMMIT)
+	{
+		if (t->n < PENDING_MAX)
+		{
+			t->e[t->n].post_id = c->key;
+			t->e[t->n].orig_id = c->a;
+			t->e[t->n].author_id = c->b;
+			t->e[t->n].seq = PG_UINT64_MAX;
+			t->n++;
+		}
+		else
+			t->dropped++;
+	}
+	else
+	{
+		for (int i = 0; i < t->n; i++)
+		{
+			PendingPost *pp = &t->e[i];
+			bool		match;
+
+			if (c->kind == CH_QUEUED)
+				match = pp->post_id == c->key;
+			else
+				match = pp->author_id == c->key && pp->post_id >= c->a && pp->post_id <= c->b;
+			if (!match)
+				continue;
+			if (c->kind == CH_QUEUED && phase == PHASE_COMMIT)
+			{
+				pp->seq = seq;
+				break;
+			}
+			/* abort, or delivered: remove by moving the last one here */
+			t->e[i] = t->e[t->n - 1];
+			t->n--;
+			i--;
+		}
+	}
+	pending_write_end(t);
+}
+
+static void
+apply_changes(ApplyPhase phase)
+{
+	uint64		seq = 0;
+
+	if (phase == PHASE_COMMIT)
+		seq = pg_atomic_add_fetch_u64(&cache->seq, 1);
+
+	for (int i = 0; i < nchanges; i++)
+	{
+		Change	   *c = &changes[i];
+		uint64		hash;
+		int			pi;
+		CachePart  *p;
+		SlotHead   *s;
+
+		switch (c->kind)
+		{
+			case CH_FEED:
+			case CH_APPEND:
+			case CH_POST:
+			case CH_LIKE:
+				pi = part_index(c->key, c->kind == CH_FEED || c->kind == CH_APPEND, &hash);
+				p = &cache->parts[pi];
+				if (c->kind == CH_APPEND && phase != PHASE_COMMIT)
+					break;		/* appends only exist once committed */
+				LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
+				s = part_find(p, hash, c->key);
+				if (c->kind == CH_APPEND)
+				{
+					if (s != NULL)
+					{
+						apply_append((FeedSlot *) s, c->a, c->b);
+						((FeedSlot *) s)->last_change = seq;
+					}
+					LWLockRelease(part_lock(pi));
+					break;
+				}
+				if (phase == PHASE_PRE_COMMIT)
+				{
+					p->pending++;
+					if (s != NULL && c->kind == CH_FEED)
+						((FeedSlot *) s)->valid = false;
+					else if (s != NULL && c->kind == CH_POST)
+						part_free(p, s);
+				}
+				else
+				{
+					p->pending--;
+					if (phase == PHASE_COMMIT)
+					{
+						p->last_change = Max(p->last_change, seq);
+						if (s != NULL && c->kind == CH_FEED)
+						{
+							((FeedSlot *) s)->valid = false;
+							((FeedSlot *) s)->last_change = seq;
+						}
+						else if (s != NULL && c->kind == CH_POST)
+							part_free(p, s);
+						else if (s != NULL && c->kind == CH_LIKE)
+							((PostSlot *) s)->like_count += c->a;
+					}
+				}
+				LWLockRelease(part_lock(pi));
+				break;
+			case CH_PULL:
+				{
+					int			b = pull_bucket(c->key);
+
+					if (phase == PHASE_PRE_COMMIT)
+					{
+						pg_atomic_fetch_add_u32(&cache->pull_pending[b], 1);
+						if (c->a)
+							pg_atomic_fetch_add_u32(&cache->feeds_pending, 1);
+						break;
+					}
+					if (phase == PHASE_COMMIT)
+					{
+						advance_u64(&cache->pull_last[b], seq);
+						if (c->a)
+							advance_u64(&cache->feeds_last, seq);
+					}
+					pg_atomic_fetch_sub_u32(&cache->pull_pending[b], 1);
+					if (c->a)
+						pg_atomic_fetch_sub_u32(&cache->feeds_pending, 1);
+				}
+				break;
+			case CH_QUEUED:
+				pending_apply(phase, c, seq);
+				break;
+			case CH_DELIVERED:
+				if (phase == PHASE_COMMIT)
+					pending_apply(phase, c, seq);
+				break;
+			case CH_ALL_FEEDS:
+			case CH_ALL_POSTS:
+				{
+					bool		feeds = c->kind == CH_ALL_FEEDS;
+					pg_atomic_uint32 *pending = feeds ? &cache->feeds_pending : &cache->posts_pending;
+
+					if (phase == PHASE_PRE_COMMIT)
+					{
+						pg_atomic_fetch_add_u32(pending, 1);
+						break;
+					}
+					if (phase == PHASE_COMMIT)
+						advance_u64(feeds ? &cache->feeds_last : &cache->posts_last, seq);
+					pg_atomic_fetch_sub_u32(pending, 1);
+				}
+				break;
+		}
+	}
+}
+
+static void
+forget_changes(void)
+{
+	/* the array lives in TopTransactionContext, which goes with the xact */
+	changes = NULL;
+	nchanges = 0;
+	maxchanges = 0;
+	changes_prepared = false;
+}
+
+static void
+cache_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			if (nchanges > 0 && !changes_prepared)
+			{
+				pg_atomic_fetch_add_u32(&cache->inflight, 1);
+				apply_changes(PHASE_PRE_COMMIT);
+				changes_prepared = true;
+			}
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (changes_prepared)
+			{
+				apply_changes(PHASE_COMMIT);
+				pg_atomic_fetch_sub_u32(&cache->inflight, 1);
+			}
+			forget_changes();
+			if (building)
+				feed_cache_feed_release(building_user);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (changes_prepared)
+			{
+				apply_changes(PHASE_ABORT);
+				pg_atomic_fetch_sub_u32(&cache->inflight, 1);
+			}
+			forget_changes();
+			if (building)
+				feed_cache_feed_release(building_user);
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (nchanges > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that changed feed data"),
+						 errdetail("The feed cache applies a transaction's changes when it commits, which a prepared transaction does not do in this session."),
+						 errhint("Commit feed changes in ordinary transactions.")));
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * A rolled-back subtransaction's deliveries and likes never happened; its
+ * invalidations are kept (harmless, and a window it read may be gone).
+ */
+static void
+cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		int			kept = 0;
+
+		for (int i = 0; i < nchanges; i++)
+		{
+			Change	   *c = &changes[i];
+
+			if (c->level >= level &&
+				(c->kind == CH_APPEND || c->kind == CH_LIKE ||
+				 c->kind == CH_QUEUED || c->kind == CH_DELIVERED))
+				continue;
+			changes[kept++] = *c;
+		}
+		nchanges = kept;
+		if (building)
+			feed_cache_feed_release(building_user);
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < nchanges; i++)
+			if (changes[i].level >= level)
+				changes[i].level = level - 1;
+	}
+}
+
+bool
+feed_cache_quiet(void)
+{
+	return cache == NULL || pg_atomic_read_u32(&cache->inflight) == 0;
+}
+
+/* ---- SQL-callable: stats and reset ---- */
+
+/*
+ * feed.cache_stats() -> one row; the view feed.cache_stats shows it.
+ */
+Datum
+feed_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[16];
+	bool		nulls[16];
+	uint64		sums[ST_COUNT];
+	int64		feeds = 0;
+	int64		posts = 0;
+	int64		feed_slots = 0;
+	int64		post_slots = 0;
+	int64		lookups;
+
+	feed_check_preloaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(sums, 0, sizeof(sums));
+	memset(nulls, 0, sizeof(nulls));
+	if (cache != NULL)
+	{
+		for (int i = 0; i < CACHE_FEED_PARTS + CACHE_POST_PARTS; i++)
+		{
+			CachePart  *p = &cache->parts[i];
+
+			for (int st = 0; st < ST_COUNT; st++)
+				sums[st] += pg_atomic_read_u64(&p->stats[st]);
+			LWLockAcquire(part_lock(i), LW_SHARED);
+			if (i < CACHE_FEED_PARTS)
+			{
+				feeds += p->used;
+				feed_slots += p->nslots;
+			}
+			else
+			{
+				posts += p->used;
+				post_slots += p->nslots;
+			}
+			LWLockRelease(part_lock(i));
+		}
+	}
+	lookups = sums[ST_HITS] + sums[ST_STALE] + sums[ST_MISSES];
+	values[0] = Int64GetDatum(sums[ST_HITS]);
+	values[1] = Int64GetDatum(sums[ST_MISSES]);
+	values[2] = Int64GetDatum(sums[ST_STALE]);
+	values[3] = Int64GetDatum(sums[ST_WAITS]);
+	values[4] = Int64GetDatum(sums[ST_WAIT_TIMEOUTS]);
+	values[5] = Int64GetDatum(sums[ST_REBUILDS]);
+	values[6] = Int64GetDatum(sums[ST_REJECTED]);
+	values[7] = Int64GetDatum(sums[ST_FEED_EVICTIONS] + sums[ST_POST_EVICTIONS]);
+	values[8] = Int64GetDatum(sums[ST_UNCACHED]);
+	values[9] = Int64GetDatum(sums[ST_POST_HITS]);
+	values[10] = Int64GetDatum(sums[ST_POST_MISSES]);
+	values[11] = Int64GetDatum(feeds);
+	values[12] = Int64GetDatum(posts);
+	values[13] = Int64GetDatum(feeds * (int64) sizeof(FeedSlot) + posts * (int64) sizeof(PostSlot));
+	values[14] = Int64GetDatum(cache == NULL ? 0 : (int64) cache_layout(NULL));
+	if (lookups > 0)
+		values[15] = Float8GetDatum((double) (sums[ST_HITS] + sums[ST_STALE]) / lookups);
+	else
+		nulls[15] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * feed.cache_reset(): empties the cache now (not transactional).  Builds in
+ * flight are refused at install, since everything is stamped.  Statistics
+ * are cumulative and stay.
+ */
+Datum
+feed_cache_reset(PG_FUNCTION_ARGS)
+{
+	uint64		seq;
+
+	feed_check_preloaded();
+	if (cache == NULL)
+		PG_RETURN_VOID();
+	seq = pg_atomic_add_fetch_u64(&cache->seq, 1);
+	advance_u64(&cache->feeds_last, seq);
+	advance_u64(&cache->posts_last, seq);
+	for (int i = 0; i < CACHE_FEED_PARTS + CACHE_POST_PARTS; i++)
+	{
+		CachePart  *p = &cache->parts[i];
+
+		LWLockAcquire(part_lock(i), LW_EXCLUSIVE);
+		for (int32 s = 0; s < p->nslots; s++)
+		{
+			SlotHead   *h = slot_at(p, s);
+
+			if (!h->used)
+				continue;
+			if (i < CACHE_FEED_PARTS && ((FeedSlot *) h)->builder != 0)
+			{
+				((FeedSlot *) h)->valid = false;
+				((FeedSlot *) h)->last_change = seq;
+				continue;
+			}
+			part_free(p, h);
+		}
+		p->last_change = Max(p->last_change, seq);
+		LWLockRelease(part_lock(i));
+	}
+	PG_RETURN_VOID();
+}
