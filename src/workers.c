@@ -57,6 +57,7 @@ int			feed_fanout_rate_limit = 0;
 #define WORKER_FOLD_BATCH	10000
 #define WORKER_BACKFILL_BATCH 200
 #define WORKER_JOBS_PER_UNIT	8
+#define WORKER_FOLD_PAUSE_MS	50
 
 typedef enum FeedWorkerState
 {
@@ -427,6 +428,7 @@ typedef struct WorkUnit
 {
 	int64		rows;			/* inbox rows written, or -1: nothing done */
 	FeedWorkerState kind;
+	bool		drained;		/* folded a partial batch: the queue is empty */
 } WorkUnit;
 
 /*
@@ -438,6 +440,7 @@ do_one_unit(void *arg)
 {
 	WorkUnit   *unit = (WorkUnit *) arg;
 	int64		rows;
+	uint64		folded;
 
 	rows = feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max, true);
 	if (rows >= 0)
@@ -465,10 +468,12 @@ do_one_unit(void *arg)
 		unit->kind = FEED_WORKER_BACKFILL;
 		return;
 	}
-	if (feed_counters_fold(WORKER_FOLD_BATCH, true) > 0)
+	folded = feed_counters_fold(WORKER_FOLD_BATCH, true);
+	if (folded > 0)
 	{
 		unit->rows = 0;
 		unit->kind = FEED_WORKER_COUNTERS;
+		unit->drained = folded < WORKER_FOLD_BATCH;
 		return;
 	}
 	unit->rows = -1;
@@ -516,7 +521,7 @@ feed_fanout_worker_main(Datum main_arg)
 
 	while (!got_sigterm)
 	{
-		WorkUnit	unit = {-1, FEED_WORKER_IDLE};
+		WorkUnit	unit = {-1, FEED_WORKER_IDLE, false};
 
 		CHECK_FOR_INTERRUPTS();
 		process_reload();
@@ -533,7 +538,19 @@ feed_fanout_worker_main(Datum main_arg)
 			set_state(unit.kind);
 			account_rows((uint64) unit.rows);
 			throttle((uint64) unit.rows);
-			continue;			/* more may be waiting: no sleep */
+			if (!unit.drained)
+				continue;		/* more may be waiting: no sleep */
+
+			/*
+			 * Under a stream of likes every fold would find a handful of
+			 * deltas, and folding them one by one costs more than they do
+			 * (each fold is planned afresh, then commits): let a batch build
+			 * up.  A wake (new fanout work, wait_idle) ends the pause.
+			 */
+			set_state(FEED_WORKER_IDLE);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 WORKER_FOLD_PAUSE_MS, PG_WAIT_EXTENSION);
+			continue;
 		}
 
 		set_state(FEED_WORKER_IDLE);
