@@ -97,8 +97,14 @@ INSERT INTO feed.blocks (blocker_id, blocked_id) VALUES (:cat, :ann);
 INSERT INTO feed.inbox (user_id, entry_id, post_id) VALUES (:ann, 1000, 1000);
 -- inbox_original_mismatch: bob 1's entry in ann's inbox shows cat 1.
 UPDATE feed.inbox SET post_id = :cat1 WHERE user_id = :ann AND entry_id = :bob1;
--- inbox_unfollowed_authors: dan's post in ann's inbox; ann does not follow dan.
+-- inbox_awaiting_sweep: dan's post in ann's inbox (ann does not follow
+-- dan) is what an unfollow leaves for the sweep: not a problem.  A post of
+-- bob deleted 11 minutes ago (a tombstone made by hand) still in dan's
+-- inbox is overdue: the sweep passes every inbox within 10 minutes plus a
+-- round (5 users here).
 INSERT INTO feed.inbox (user_id, entry_id, post_id) VALUES (:ann, :dan1, :dan1);
+INSERT INTO feed.posts (post_id, author_id, deleted_at) VALUES (2000, :bob, now() - interval '11 minutes');
+INSERT INTO feed.inbox (user_id, entry_id, post_id) VALUES (:dan, 2000, 2000);
 -- inbox_over_cap: more than 2 x feed.inbox_max entries (ann: 28 + 2
 -- injected, eve: 25 of her own).
 SET LOCAL feed.inbox_max = 10;
@@ -125,10 +131,17 @@ SELECT * FROM pg_temp.likes();
 
 -- verify reports each problem.
 SELECT * FROM pg_temp.problems();
+-- The sample of inbox_awaiting_sweep lists the overdue row first, then the
+-- one that is only waiting.
+SELECT problems, (SELECT string_agg((e->>'reason') || CASE WHEN (e->>'overdue')::boolean
+                                                            THEN ' (overdue)' ELSE '' END, ', ')
+                  FROM jsonb_array_elements(sample) e) AS awaiting
+FROM feed.verify() WHERE check_name = 'inbox_awaiting_sweep';
 
 -- repair fixes them, in dependency order: removing ann's follow of cat
--- makes cat's entry in ann's inbox an unfollowed author's (2 rows fixed:
--- that one and dan's); over_cap trims ann's (27 entries left by then) and
+-- makes cat's entry in ann's inbox an unfollowed author's (3 rows removed
+-- as awaiting the sweep: that one, dan's and the deleted one); over_cap
+-- trims ann's (27 entries left by then) and
 -- eve's (25) inboxes to their newest 10 (17 + 15 rows); the stuck job is
 -- fanned out to bob's 2 followers here.
 SELECT * FROM feed.repair();
@@ -145,6 +158,7 @@ FROM feed.reconcile_log l
 LEFT JOIN feed.users u ON u.user_id = l.target_id
 LEFT JOIN feed.posts p ON p.post_id = l.target_id
 ORDER BY l.log_id;
+DELETE FROM feed.posts WHERE post_id = 2000;
 COMMIT;
 
 -- After the commit, with the workers folding and sweeping: still clean.
@@ -173,6 +187,24 @@ SELECT count(*) AS home_rows,
                     (SELECT followee_id FROM feed.follows WHERE follower_id = :ann AND state = 'active'))
              ORDER BY p.post_id DESC) AS home_equals_oracle
 FROM feed.home(:ann, 200) h;
+
+------------------------------------------------------------------------------
+-- repair_inboxes: the inbox checks alone (the feed_repair_inboxes job)
+------------------------------------------------------------------------------
+-- A dead entry, an entry awaiting the sweep, an overdue one and counter
+-- drift: repair_inboxes removes the dead and the overdue entries, leaves
+-- the waiting one to the sweep and the drift to reconcile_counts.
+BEGIN;
+INSERT INTO feed.inbox (user_id, entry_id, post_id) VALUES (:ann, 1000, 1000);
+INSERT INTO feed.inbox (user_id, entry_id, post_id) VALUES (:ann, :dan1, :dan1);
+INSERT INTO feed.posts (post_id, author_id, deleted_at) VALUES (2000, :bob, now() - interval '11 minutes');
+INSERT INTO feed.inbox (user_id, entry_id, post_id) VALUES (:dan, 2000, 2000);
+UPDATE feed.user_counters SET follower_count = follower_count + 1 WHERE user_id = :ann;
+SELECT * FROM pg_temp.problems();
+SELECT * FROM feed.repair_inboxes();
+SELECT * FROM pg_temp.problems();
+SELECT count(*) AS still_awaiting FROM feed.inbox WHERE user_id = :ann AND entry_id = :dan1;
+ROLLBACK;
 
 ------------------------------------------------------------------------------
 -- reconcile_counts: counters updated by hand
@@ -269,9 +301,12 @@ SELECT (SELECT count(*) FROM feed.posts WHERE post_id IN (:dan_repost, :cat1, :b
        (SELECT count(*) FROM feed.counter_deltas WHERE target IN (:cat1, :bob1) AND kind = 'l') AS deltas_left,
        (SELECT count(*) FROM feed.inbox
         WHERE entry_id IN (:dan_repost, :cat1, :bob1) OR post_id IN (:cat1, :bob1)) AS inbox_entries_left;
--- The only dead entries left are bob 2's, which the inbox sweep removes
--- lazily; none points at a purged post.
+-- No problem: no entry points at a purged post, and bob 2's entries (2)
+-- are only awaiting the sweep, which removes them lazily.
 SELECT * FROM pg_temp.problems();
+SELECT problems, jsonb_array_length(sample) AS awaiting,
+       (SELECT string_agg(DISTINCT e->>'reason', ',') FROM jsonb_array_elements(sample) e) AS reasons
+FROM feed.verify() WHERE check_name = 'inbox_awaiting_sweep';
 COMMIT;
 
 -- Counts are still exact, no inbox entry points at a post that no longer

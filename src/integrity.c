@@ -29,6 +29,7 @@
 PG_FUNCTION_INFO_V1(feed_reconcile_counts);
 PG_FUNCTION_INFO_V1(feed_verify);
 PG_FUNCTION_INFO_V1(feed_repair);
+PG_FUNCTION_INFO_V1(feed_repair_inboxes);
 PG_FUNCTION_INFO_V1(feed_purge_tombstones);
 PG_FUNCTION_INFO_V1(feed_schedule_maintenance);
 PG_FUNCTION_INFO_V1(feed_unschedule_maintenance);
@@ -209,11 +210,14 @@ feed_reconcile_counts(PG_FUNCTION_ARGS)
 /*
  * Each check is a query over "bad" rows (a CTE body returning one jsonb
  * column "item") and the statement that repairs them, returning the number
- * of rows it fixed.  Counter drift is the reconciliation above.
+ * of rows it fixed.  Counter drift is the reconciliation above.  Every
+ * repair statement takes one boolean, "overdue rows only", which only the
+ * sweep's check uses (feed.repair_inboxes leaves the rest to the sweep).
  */
 typedef struct IntegrityCheck
 {
 	const char *name;
+	bool		inbox;			/* also run by feed.repair_inboxes() */
 	FeedPlan	find;			/* SELECT count(*), jsonb sample */
 	FeedPlan	repair;			/* returns one bigint: rows fixed */
 } IntegrityCheck;
@@ -225,15 +229,45 @@ typedef struct IntegrityCheck
 	  1, {INT4OID} }
 
 #define REPAIR(NAME, SQL) \
-	{ NAME, SQL, 0, {InvalidOid} }
+	{ NAME, SQL, 1, {BOOLOID} }
 
-/* entries whose post or original is missing or deleted */
+/*
+ * Entries whose post or original row is missing.  No function leaves them
+ * behind (purge_tombstones deletes entries with their posts): they were
+ * made by hand, by a partial restore, or by a bug.
+ */
 #define BAD_DEAD_ENTRIES \
 	"SELECT i.user_id, i.entry_id, jsonb_build_object('user_id', i.user_id, 'entry_id', i.entry_id) AS item " \
 	"FROM feed.inbox i LEFT JOIN feed.posts e ON e.post_id = i.entry_id " \
 	"LEFT JOIN feed.posts o ON o.post_id = i.post_id " \
-	"WHERE i.entry_id >= 0 AND (e.post_id IS NULL OR o.post_id IS NULL " \
-	"      OR e.deleted_at IS NOT NULL OR o.deleted_at IS NOT NULL)"
+	"WHERE i.entry_id >= 0 AND (e.post_id IS NULL OR o.post_id IS NULL)"
+
+/*
+ * Entries of deleted posts and of authors the user no longer follows: normal
+ * after delete_post, unfollow, remove_follower, block or set_private.  Reads
+ * filter them out and the launcher's sweep (maintenance.c, same criteria)
+ * deletes them, feed.inbox_sweep_users inboxes a second, so they are work in
+ * progress, not damage.  They are overdue when the sweep is off, or when the
+ * post was deleted longer ago than one round of the sweep over all users
+ * plus 10 minutes (an unfollow leaves no date behind: those rows are never
+ * overdue while the sweep runs).
+ */
+#define SWEEP_USERS "current_setting('feed.inbox_sweep_users')::integer"
+#define BAD_AWAITING_SWEEP \
+	"SELECT i.user_id, i.entry_id, ov.overdue, " \
+	"       jsonb_build_object('user_id', i.user_id, 'entry_id', i.entry_id, " \
+	"                          'reason', CASE WHEN e.deleted_at IS NOT NULL OR o.deleted_at IS NOT NULL " \
+	"                                         THEN 'deleted' ELSE 'unfollowed' END, " \
+	"                          'overdue', ov.overdue) AS item " \
+	"FROM feed.inbox i JOIN feed.posts e ON e.post_id = i.entry_id " \
+	"JOIN feed.posts o ON o.post_id = i.post_id " \
+	"CROSS JOIN LATERAL (SELECT coalesce(CASE WHEN " SWEEP_USERS " <= 0 THEN true " \
+	"       ELSE greatest(e.deleted_at, o.deleted_at) < now() - make_interval(secs => " \
+	"            (SELECT count(*) FROM feed.users)::float8 / " SWEEP_USERS " + 600) END, false) AS overdue) ov " \
+	"WHERE i.entry_id >= 0 AND (e.deleted_at IS NOT NULL OR o.deleted_at IS NOT NULL " \
+	"      OR (e.author_id <> i.user_id AND NOT EXISTS " \
+	"          (SELECT 1 FROM feed.follows f WHERE f.follower_id = i.user_id " \
+	"           AND f.followee_id = e.author_id AND f.state = 'active')))"
 
 #define BAD_ORIGINAL_MISMATCH \
 	"SELECT i.user_id, i.entry_id, coalesce(e.repost_of, e.post_id) AS orig, " \
@@ -241,14 +275,6 @@ typedef struct IntegrityCheck
 	"                          'expected', coalesce(e.repost_of, e.post_id)) AS item " \
 	"FROM feed.inbox i JOIN feed.posts e ON e.post_id = i.entry_id " \
 	"WHERE i.entry_id >= 0 AND i.post_id <> coalesce(e.repost_of, e.post_id)"
-
-#define BAD_UNFOLLOWED \
-	"SELECT i.user_id, i.entry_id, jsonb_build_object('user_id', i.user_id, 'entry_id', i.entry_id, " \
-	"                                                  'author_id', e.author_id) AS item " \
-	"FROM feed.inbox i JOIN feed.posts e ON e.post_id = i.entry_id " \
-	"WHERE i.entry_id >= 0 AND e.author_id <> i.user_id AND NOT EXISTS " \
-	"  (SELECT 1 FROM feed.follows f WHERE f.follower_id = i.user_id " \
-	"   AND f.followee_id = e.author_id AND f.state = 'active')"
 
 #define BAD_OVER_CAP \
 	"SELECT i.user_id, count(*) AS n, jsonb_build_object('user_id', i.user_id, 'entries', count(*)) AS item " \
@@ -283,7 +309,7 @@ typedef struct IntegrityCheck
 
 /* order matters: removing follows across blocks makes inbox rows stale */
 static IntegrityCheck checks[] = {
-	{"follows_across_blocks",
+	{"follows_across_blocks", false,
 		FIND("verify_follow_block", BAD_FOLLOW_BLOCK),
 		REPAIR("repair_follow_block",
 			   "WITH bad AS (" BAD_FOLLOW_BLOCK "), "
@@ -294,28 +320,34 @@ static IntegrityCheck checks[] = {
 			   "      LATERAL (VALUES ('r'::\"char\", del.followee_id), ('g'::\"char\", del.follower_id)) v(kind, target) "
 			   "      WHERE del.state = 'active') "
 			   "SELECT count(*) FROM del")},
-	{"inbox_dead_entries",
+	{"inbox_dead_entries", true,
 		FIND("verify_dead_entries", BAD_DEAD_ENTRIES),
 		REPAIR("repair_dead_entries",
 			   "WITH bad AS (" BAD_DEAD_ENTRIES "), "
 			   "d AS (DELETE FROM feed.inbox i USING bad WHERE i.user_id = bad.user_id "
 			   "      AND i.entry_id = bad.entry_id RETURNING 1) "
 			   "SELECT count(*) FROM d")},
-	{"inbox_original_mismatch",
+	{"inbox_original_mismatch", true,
 		FIND("verify_original_mismatch", BAD_ORIGINAL_MISMATCH),
 		REPAIR("repair_original_mismatch",
 			   "WITH bad AS (" BAD_ORIGINAL_MISMATCH "), "
 			   "u AS (UPDATE feed.inbox i SET post_id = bad.orig FROM bad WHERE i.user_id = bad.user_id "
 			   "      AND i.entry_id = bad.entry_id RETURNING 1) "
 			   "SELECT count(*) FROM u")},
-	{"inbox_unfollowed_authors",
-		FIND("verify_unfollowed", BAD_UNFOLLOWED),
-		REPAIR("repair_unfollowed",
-			   "WITH bad AS (" BAD_UNFOLLOWED "), "
+	{"inbox_awaiting_sweep", true,
+		{"verify_awaiting_sweep",
+			"WITH bad AS (" BAD_AWAITING_SWEEP ") "
+			"SELECT (SELECT count(*) FROM bad WHERE overdue), "
+			"       (SELECT coalesce(jsonb_agg(item), '[]') FROM "
+			"          (SELECT item FROM bad ORDER BY overdue DESC LIMIT $1) s)",
+		1, {INT4OID}},
+		/* $1: only the overdue ones (repair_inboxes); repair takes them all */
+		REPAIR("repair_awaiting_sweep",
+			   "WITH bad AS (" BAD_AWAITING_SWEEP "), "
 			   "d AS (DELETE FROM feed.inbox i USING bad WHERE i.user_id = bad.user_id "
-			   "      AND i.entry_id = bad.entry_id RETURNING 1) "
+			   "      AND i.entry_id = bad.entry_id AND (bad.overdue OR NOT $1) RETURNING 1) "
 			   "SELECT count(*) FROM d")},
-	{"inbox_over_cap",
+	{"inbox_over_cap", true,
 		FIND("verify_over_cap", BAD_OVER_CAP),
 		/* keep the newest inbox_max entries; the sentinel rises to the cut */
 		REPAIR("repair_over_cap",
@@ -329,23 +361,23 @@ static IntegrityCheck checks[] = {
 			   "s AS (UPDATE feed.inbox i SET entry_id = -1 - cut.cut FROM cut "
 			   "      WHERE i.user_id = cut.user_id AND i.entry_id < 0 AND i.entry_id > -1 - cut.cut) "
 			   "SELECT count(*) FROM d")},
-	{"fanout_jobs_orphaned",
+	{"fanout_jobs_orphaned", false,
 		FIND("verify_orphan_jobs", BAD_ORPHAN_JOBS),
 		REPAIR("repair_orphan_jobs",
 			   "WITH bad AS (" BAD_ORPHAN_JOBS "), "
 			   "d AS (DELETE FROM feed.fanout_jobs j USING bad WHERE j.job_id = bad.job_id RETURNING 1) "
 			   "SELECT count(*) FROM d")},
-	{"fanout_jobs_stuck",
+	{"fanout_jobs_stuck", false,
 		FIND("verify_stuck_jobs", BAD_STUCK_JOBS),
 		{NULL, NULL, 0, {InvalidOid}}},	/* repaired by running them, below */
-	{"backfills_orphaned",
+	{"backfills_orphaned", false,
 		FIND("verify_orphan_backfills", BAD_ORPHAN_BACKFILLS),
 		REPAIR("repair_orphan_backfills",
 			   "WITH bad AS (" BAD_ORPHAN_BACKFILLS "), "
 			   "d AS (DELETE FROM feed.inbox_backfill b USING bad WHERE b.user_id = bad.user_id "
 			   "      AND b.author_id = bad.author_id RETURNING 1) "
 			   "SELECT count(*) FROM d")},
-	{"inbox_bad_sentinels",
+	{"inbox_bad_sentinels", true,
 		FIND("verify_bad_sentinels", BAD_DUPLICATE_SENTINEL_SHAPE),
 		REPAIR("repair_bad_sentinels",
 			   "WITH bad AS (" BAD_DUPLICATE_SENTINEL_SHAPE "), "
@@ -418,31 +450,30 @@ feed_verify(PG_FUNCTION_ARGS)
 }
 
 /*
- * feed.repair() -> TABLE(check_name text, fixed bigint)
- *
- * Fixes what verify finds: deletes or corrects bad inbox rows, jobs,
- * backfills and follows, trims oversized inboxes, applies stuck fanout jobs
- * here, and reconciles counts.
+ * Runs the repairs in dependency order and returns a row per check run.
+ * inbox_only: the inbox checks, and of the rows awaiting the sweep only the
+ * overdue ones (feed.repair_inboxes); otherwise everything, counts included.
  */
-Datum
-feed_repair(PG_FUNCTION_ARGS)
+static void
+repair_checks(ReturnSetInfo *rsinfo, bool inbox_only)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	ReconcileTotals t;
 
-	feed_check_preloaded();
-	SetSingleFuncCall(fcinfo, 0);
 	feed_spi_connect();
 	for (int i = 0; i < (int) lengthof(checks); i++)
 	{
 		int64		fixed = 0;
 		bool		isnull;
 
+		if (inbox_only && !checks[i].inbox)
+			continue;
 		if (checks[i].repair.sql != NULL)
 		{
-			feed_spi_exec(&checks[i].repair, NULL, NULL, false, 0);
+			Datum		args[1] = {BoolGetDatum(inbox_only)};
+
+			feed_spi_exec(&checks[i].repair, args, NULL, false, 0);
 			fixed = feed_spi_int64(0, 1, &isnull);
 		}
 		else
@@ -460,12 +491,46 @@ feed_repair(PG_FUNCTION_ARGS)
 		values[1] = Int64GetDatum(fixed);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	reconcile_all(10000, &t);
+	if (!inbox_only)
+	{
+		reconcile_all(10000, &t);
+		values[0] = CStringGetTextDatum("counter_drift");
+		values[1] = Int64GetDatum(t.fixed_r + t.fixed_g + t.fixed_p + t.fixed_l);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	feed_spi_finish();
+}
 
-	values[0] = CStringGetTextDatum("counter_drift");
-	values[1] = Int64GetDatum(t.fixed_r + t.fixed_g + t.fixed_p + t.fixed_l);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+/*
+ * feed.repair() -> TABLE(check_name text, fixed bigint)
+ *
+ * Fixes what verify finds: deletes or corrects bad inbox rows, jobs,
+ * backfills and follows, trims oversized inboxes, applies stuck fanout jobs
+ * here, and reconciles counts.
+ */
+Datum
+feed_repair(PG_FUNCTION_ARGS)
+{
+	feed_check_preloaded();
+	SetSingleFuncCall(fcinfo, 0);
+	repair_checks((ReturnSetInfo *) fcinfo->resultinfo, false);
+	return (Datum) 0;
+}
+
+/*
+ * feed.repair_inboxes() -> TABLE(check_name text, fixed bigint)
+ *
+ * The periodic inbox work alone (the feed_repair_inboxes job): dead and
+ * mismatched entries, bad sentinels, inboxes over the cap, and entries the
+ * sweep should have removed by now.  No fanout job is run and no count is
+ * reconciled (feed_reconcile_counts does that).
+ */
+Datum
+feed_repair_inboxes(PG_FUNCTION_ARGS)
+{
+	feed_check_preloaded();
+	SetSingleFuncCall(fcinfo, 0);
+	repair_checks((ReturnSetInfo *) fcinfo->resultinfo, true);
 	return (Datum) 0;
 }
 
@@ -538,8 +603,7 @@ typedef struct CronJob
 
 static const CronJob cron_jobs[] = {
 	{"feed_reconcile_counts", "17 * * * *", "SELECT * FROM feed.reconcile_counts()"},
-	{"feed_repair_inboxes", "*/10 * * * *",
-	"SELECT * FROM feed.repair() WHERE check_name IN ('inbox_over_cap', 'inbox_dead_entries')"},
+	{"feed_repair_inboxes", "*/10 * * * *", "SELECT * FROM feed.repair_inboxes()"},
 	{"feed_purge_tombstones", "41 3 * * *", "SELECT feed.purge_tombstones()"},
 	{"feed_verify", "*/15 * * * *",
 	"INSERT INTO feed.verify_log (check_name, problems, sample) "
