@@ -53,6 +53,7 @@ int			feed_token_max_ttl = 90 * 24 * 3600;
 
 typedef struct AuthShared
 {
+	pg_atomic_uint64 bumps;		/* every epoch bump, counted first */
 	pg_atomic_uint64 global_epoch;
 	pg_atomic_uint64 epochs[EPOCH_BUCKETS];
 } AuthShared;
@@ -87,6 +88,13 @@ typedef struct Session
 } Session;
 
 static Session session;
+
+/* The logged-in user, if the binding is the calling role's; else 0. */
+static int64
+bound_user(void)
+{
+	return session.bound && session.role == GetOuterUserId() ? session.user_id : 0;
+}
 
 /* ---- work for commit time ---- */
 typedef struct AtCommit
@@ -142,6 +150,7 @@ feed_auth_shmem_startup(void)
 	auth = ShmemInitStruct("feed auth", sizeof(AuthShared), &found);
 	if (!found)
 	{
+		pg_atomic_init_u64(&auth->bumps, 0);
 		pg_atomic_init_u64(&auth->global_epoch, 0);
 		for (int i = 0; i < EPOCH_BUCKETS; i++)
 			pg_atomic_init_u64(&auth->epochs[i], 0);
@@ -207,7 +216,7 @@ feed_auth_caller_client(void)
 void
 feed_auth_deny(int64 user_id, const char *what, const char *need)
 {
-	feed_audit(FEED_AUDIT_DENIED, user_id, session.bound ? session.user_id : 0,
+	feed_audit(FEED_AUDIT_DENIED, user_id, bound_user(),
 			   "%s: role is not %s", what, need);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -240,6 +249,13 @@ epoch_bucket(int64 user_id)
 	return hash_bytes_uint32((uint32) user_id ^ (uint32) (user_id >> 32)) & (EPOCH_BUCKETS - 1);
 }
 
+uint64
+feed_auth_bumps(void)
+{
+	pg_memory_barrier();
+	return pg_atomic_read_u64(&auth->bumps);
+}
+
 void
 feed_auth_epochs(int64 user_id, uint64 *user_epoch, uint64 *global_epoch)
 {
@@ -257,7 +273,12 @@ auth_xact_callback(XactEvent event, void *arg)
 			{
 				AtCommit   *c = &at_commit[i];
 
-				/* after the commit is visible: a re-check then sees it */
+				/*
+				 * After the commit is visible, so a re-check sees it; the
+				 * bump count first, see feed_auth_bumps().
+				 */
+				if (c->bump)
+					pg_atomic_fetch_add_u64(&auth->bumps, 1);
 				if (c->bump && c->user_id == 0)
 					pg_atomic_fetch_add_u64(&auth->global_epoch, 1);
 				else if (c->bump)
@@ -325,7 +346,7 @@ feed_auth_at_commit(bool bump, int64 user_id, FeedAuditEvent event, const char *
 	c->nest_level = GetCurrentTransactionNestLevel();
 	role = GetUserNameFromId(GetOuterUserId(), true);
 	namestrcpy(&c->role, role ? role : "?");
-	c->session_user_id = session.bound ? session.user_id : 0;
+	c->session_user_id = bound_user();
 	strlcpy(c->detail, detail, sizeof(c->detail));
 }
 

@@ -60,6 +60,13 @@ extern bool feed_auth_caller_client(void);
 /* Records the refusal and raises 42501: "what" may be called only by "need". */
 extern void feed_auth_deny(int64 user_id, const char *what, const char *need) pg_attribute_noreturn();
 
+/*
+ * Epoch bumps so far, all buckets together.  Each bump counts here before
+ * it moves its epoch, so if this count did not change across a read of an
+ * epoch, that epoch was not bumped meanwhile.  Full memory barrier.
+ */
+extern uint64 feed_auth_bumps(void);
+
 /* Current revocation epochs: of user_id's bucket, and the global one. */
 extern void feed_auth_epochs(int64 user_id, uint64 *user_epoch, uint64 *global_epoch);
 

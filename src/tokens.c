@@ -261,6 +261,7 @@ feed_login(PG_FUNCTION_ARGS)
 	TokenRow	second;
 	uint64		user_epoch;
 	uint64		global_epoch;
+	uint64		bumps;
 
 	feed_check_preloaded();
 	if (PG_ARGISNULL(0))
@@ -280,17 +281,25 @@ feed_login(PG_FUNCTION_ARGS)
 	explicit_bzero(raw, sizeof(raw));
 
 	feed_spi_connect();
+	bumps = feed_auth_bumps();
 	first = lookup(hash);
 	check_row(&first);
 
 	/*
-	 * The user's epoch is read only now that the user is known; a second
-	 * probe under a snapshot taken after that read makes sure a revocation
-	 * that bumped the epoch before the read is seen.
+	 * The user's epoch can be read only now that the user is known.  If a
+	 * revocation bumped it between the lookup's snapshot and this read, the
+	 * session would remember the new epoch without having seen the
+	 * revocation; the bump count tells whether any bump happened since
+	 * before the lookup, and only then is the row read again under a newer
+	 * snapshot (rare: one probe per login otherwise).
 	 */
 	feed_auth_epochs(first.user_id, &user_epoch, &global_epoch);
-	second = lookup(hash);
-	check_row(&second);
+	second = first;
+	if (feed_auth_bumps() != bumps)
+	{
+		second = lookup(hash);
+		check_row(&second);
+	}
 	feed_spi_finish();
 
 	feed_auth_bind(second.user_id, second.token_id, second.expires_at, is_local,
