@@ -504,7 +504,8 @@ GRANT EXECUTE ON FUNCTION
     feed.expire_tokens(interval), feed.audit_flush(), feed.audit_events(timestamptz, bigint),
     feed.security_status(), feed.wait_idle(interval), feed.worker_status(),
     feed.fanout_recent_rows(integer), feed.cache_stats(), feed.cache_reset(),
-    feed.reconcile_counts(integer), feed.verify(), feed.repair(), feed.purge_tombstones(),
+    feed.reconcile_counts(integer), feed.verify(), feed.repair(), feed.repair_inboxes(),
+    feed.purge_tombstones(),
     feed.schedule_maintenance(boolean), feed.unschedule_maintenance(), feed.id_parts(bigint)
 TO feed_admin;
 GRANT SELECT ON feed.fanout_status, feed.cache_stats TO feed_admin;
