@@ -528,6 +528,13 @@ feed_auth_check_actor(int64 user_id, FeedAccess access)
 		feed_auth_deny(user_id, "this function", "a superuser or a member of feed_service or feed_client");
 
 	require_session(user_id);
+
+	/*
+	 * Charged to the logged-in user before the comparison, so that a client
+	 * repeating refused calls is throttled too (and cannot flood the audit
+	 * trail with them).
+	 */
+	charge_rate_limit(session.user_id, access, session.user_id);
 	if (user_id != session.user_id)
 	{
 		feed_audit(FEED_AUDIT_DENIED, user_id, session.user_id,
@@ -540,5 +547,4 @@ feed_auth_check_actor(int64 user_id, FeedAccess access)
 						(long long) session.user_id, (long long) user_id),
 				 errdetail("Members of feed_client may pass only the user id they logged in as.")));
 	}
-	charge_rate_limit(user_id, access, session.user_id);
 }
