@@ -21,6 +21,10 @@ use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep time);
 
+use FindBin;
+use lib $FindBin::RealBin;
+use FeedTestUtil;
+
 my $timeout = 120;    # seconds, for every wait below
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
@@ -41,59 +45,6 @@ restart_after_crash = on
 $node->start;
 
 sub q1 { return $node->safe_psql('postgres', shift) }
-
-# Pids of the postmaster's children, read from /proc (ppid is field 4 of
-# /proc/PID/stat, after the parenthesised command name).
-sub children_of
-{
-	my ($ppid) = @_;
-	my @kids;
-	for my $stat (glob '/proc/[0-9]*/stat')
-	{
-		open my $fh, '<', $stat or next;
-		my $line = <$fh>;
-		close $fh;
-		next unless defined $line && $line =~ /^(\d+) \(.*\) \S (\d+) /s;
-		push @kids, $1 if $2 == $ppid;
-	}
-	return @kids;
-}
-
-# kill -9 the postmaster and every process it started, as a power loss or
-# the OOM killer taking the whole server would.  (Killing only the
-# postmaster leaves a busy backend running to completion, which is not a
-# crash of that backend's work.)  Then restart, retrying while the old
-# processes still hold the shared memory.
-sub crash_and_restart
-{
-	my ($what) = @_;
-	my $pidfile = $node->data_dir . '/postmaster.pid';
-	open my $fh, '<', $pidfile or die "cannot read $pidfile: $!";
-	chomp(my $pm = <$fh>);
-	close $fh;
-	my @kids = children_of($pm);
-
-	$node->kill9;
-	kill 9, @kids if @kids;
-
-	my $deadline = time + $timeout;
-	while (grep { kill 0, $_ } $pm, @kids)
-	{
-		die "server processes still alive ${timeout}s after kill -9"
-		  if time > $deadline;
-		usleep(100_000);
-	}
-
-	my $started = 0;
-	for (1 .. 100)
-	{
-		if ($node->start(fail_ok => 1)) { $started = 1; last; }
-		usleep(100_000);
-	}
-	ok($started, "$what: server restarts after kill -9");
-	BAIL_OUT("server did not restart") unless $started;
-	return;
-}
 
 # Exactly one inbox entry per (active follower of $author, post of $author),
 # and nothing else of $author's in anybody's inbox except the author's own.
@@ -166,7 +117,7 @@ my $max_user     = q1(q{SELECT max(user_id) FROM feed.users});
 is($nposts, 16, 'scenario 1: 16 posts committed');
 cmp_ok($jobs_before, '>', 0, 'scenario 1: fanout jobs are pending before the crash');
 
-crash_and_restart('scenario 1');
+crash_and_restart($node, 'scenario 1', $timeout);
 ok( $node->log_contains('database system was interrupted|was not properly shut down'),
 	'scenario 1: the server went through crash recovery');
 
@@ -271,7 +222,7 @@ my ($h, $out, $err, $bpid, $grown) = start_big_fanout('2');
 ok($bpid, 'scenario 2: wait_idle is running in the background');
 ok($grown, 'scenario 2: the fanout wrote some inbox rows before the crash');
 
-crash_and_restart('scenario 2');
+crash_and_restart($node, 'scenario 2', $timeout);
 eval { $h->finish; };    # psql lost its server; its exit status does not matter
 diag('scenario 2: wait_idle had finished before the kill; the crash interrupted nothing')
   if $$out =~ /^t$/m;

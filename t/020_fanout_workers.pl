@@ -22,6 +22,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
+use FindBin;
+use lib $FindBin::RealBin;
+use FeedTestUtil;
+
 my $timeout    = 180;       # seconds, for every wait below
 my $nfollowers = 200000;
 my $chunk      = 20000;     # follows per transaction
@@ -57,138 +61,21 @@ sub eventually
 	return 0;
 }
 
-# ALTER SYSTEM SET each name => value (undef: RESET), then reload.
-sub set_and_reload
-{
-	my (%settings) = @_;
-	for my $name (sort keys %settings)
-	{
-		my $v = $settings{$name};
-		q1(defined $v ? "ALTER SYSTEM SET $name = '$v'" : "ALTER SYSTEM RESET $name");
-	}
-	q1('SELECT pg_reload_conf()');
-	# Workers and the launcher reload at the top of their loops (a SIGHUP
-	# sets their latch); give them a moment.
-	usleep(300_000);
-	return;
-}
-
-# Pids of the postmaster's children, read from /proc (ppid is field 4 of
-# /proc/PID/stat, after the parenthesised command name).  From
-# t/010_crash_recovery.pl.
-sub children_of
-{
-	my ($ppid) = @_;
-	my @kids;
-	for my $stat (glob '/proc/[0-9]*/stat')
-	{
-		open my $fh, '<', $stat or next;
-		my $line = <$fh>;
-		close $fh;
-		next unless defined $line && $line =~ /^(\d+) \(.*\) \S (\d+) /s;
-		push @kids, $1 if $2 == $ppid;
-	}
-	return @kids;
-}
-
-# kill -9 the postmaster and every process it started (the workers
-# included), then restart, retrying while the old processes still hold the
-# shared memory.  From t/010_crash_recovery.pl.
-sub crash_and_restart
-{
-	my ($what) = @_;
-	my $pidfile = $node->data_dir . '/postmaster.pid';
-	open my $fh, '<', $pidfile or die "cannot read $pidfile: $!";
-	chomp(my $pm = <$fh>);
-	close $fh;
-	my @kids = children_of($pm);
-
-	$node->kill9;
-	kill 9, @kids if @kids;
-
-	my $deadline = time + $timeout;
-	while (grep { kill 0, $_ } $pm, @kids)
-	{
-		die "server processes still alive ${timeout}s after kill -9"
-		  if time > $deadline;
-		usleep(100_000);
-	}
-
-	my $started = 0;
-	for (1 .. 100)
-	{
-		if ($node->start(fail_ok => 1)) { $started = 1; last; }
-		usleep(100_000);
-	}
-	ok($started, "$what: server restarts after kill -9");
-	BAIL_OUT("server did not restart") unless $started;
-	return;
-}
-
-# The oracle of DESIGN.md in plain SQL, and a page-by-page comparison of
-# feed.home with it (as in sql/home.sql), in a schema of their own since
-# every q1() is a new session.
+# The oracle of DESIGN.md in plain SQL, the page walker and the page-by-page
+# comparison of feed.home with the oracle, shared with sql/home.sql and
+# sql/fanout.sql (sql/include/), in a schema of their own since every q1()
+# is a new session.
 q1('CREATE EXTENSION feed');
-q1(<<'SQL');
-CREATE SCHEMA t;
-CREATE FUNCTION t.walk_home(v bigint, n integer)
-RETURNS TABLE (pos integer, entry bigint, post bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-  cur bigint;
-  got integer;
-  r record;
-BEGIN
-  pos := 0;
-  LOOP
-    got := 0;
-    FOR r IN SELECT h.entry_id, h.post_id FROM feed.home(v, n, cur) h LOOP
-      got := got + 1;
-      pos := pos + 1;
-      entry := r.entry_id;
-      post := r.post_id;
-      cur := r.entry_id;
-      RETURN NEXT;
-    END LOOP;
-    EXIT WHEN got = 0;
-  END LOOP;
-END
-$$;
-CREATE FUNCTION t.oracle(v bigint)
-RETURNS TABLE (entry bigint, post bigint)
-LANGUAGE sql AS $$
-  WITH visible AS (
-    SELECT p.post_id AS id, coalesce(p.repost_of, p.post_id) AS orig
-    FROM feed.posts p
-    LEFT JOIN feed.posts o ON o.post_id = p.repost_of
-    JOIN feed.users oa ON oa.user_id = coalesce(o.author_id, p.author_id)
-    WHERE p.deleted_at IS NULL
-      AND (o.post_id IS NULL OR o.deleted_at IS NULL)
-      AND (p.author_id = v OR EXISTS (
-            SELECT 1 FROM feed.follows f
-            WHERE f.follower_id = v AND f.followee_id = p.author_id AND f.state = 'active'))
-      AND NOT EXISTS (
-            SELECT 1 FROM feed.blocks b
-            WHERE (b.blocker_id = v AND b.blocked_id IN (p.author_id, oa.user_id))
-               OR (b.blocked_id = v AND b.blocker_id IN (p.author_id, oa.user_id)))
-      AND (NOT oa.is_private OR oa.user_id = v OR EXISTS (
-            SELECT 1 FROM feed.follows f
-            WHERE f.follower_id = v AND f.followee_id = oa.user_id AND f.state = 'active'))
-  )
-  SELECT min(id), orig FROM visible GROUP BY orig ORDER BY 1 DESC
-$$;
-CREATE FUNCTION t.exact(v bigint, n integer)
-RETURNS boolean
-LANGUAGE sql AS $$
-  WITH w AS (SELECT * FROM t.walk_home(v, n))
-  SELECT count(DISTINCT post) = count(*)
-         AND coalesce(array_agg(entry ORDER BY pos), '{}') =
-             (SELECT coalesce(array_agg(o.entry ORDER BY o.entry DESC), '{}') FROM t.oracle(v) o)
-         AND coalesce(array_agg(post ORDER BY pos), '{}') =
-             (SELECT coalesce(array_agg(o.post ORDER BY o.entry DESC), '{}') FROM t.oracle(v) o)
-  FROM w
-$$;
-SQL
+q1('CREATE SCHEMA t');
+for my $name ('oracle', 'exact')
+{
+	my $file = "$FindBin::RealBin/../sql/include/$name.sql";
+	open my $fh, '<', $file or die "cannot read $file: $!";
+	local $/;
+	(my $sql = <$fh>) =~ s/\bpg_temp\./t./g;
+	close $fh;
+	q1($sql);
+}
 
 # Workers are up: the launcher and two fanout workers, named in
 # pg_stat_activity.
@@ -228,7 +115,7 @@ my $workers_log_start = -s $node->logfile;
 
 # 20k rows/s for both workers together: the 400k rows of two posts take
 # about 20 s, so the crash lands in the middle.
-set_and_reload('feed.fanout_rate_limit' => 20000);
+set_and_reload($node, 'feed.fanout_rate_limit' => 20000);
 
 my $total = 2 * $nfollowers;
 my $posts = q1(
@@ -255,7 +142,7 @@ while (time < $deadline)
 cmp_ok($before, '>=', 30000, 'scenario 1: the workers wrote some inbox rows');
 cmp_ok($before, '<', $total, 'scenario 1: ... but not all of them');
 
-crash_and_restart('scenario 1');
+crash_and_restart($node, 'scenario 1', $timeout);
 ok($node->log_contains('database system was interrupted|was not properly shut down'),
 	'scenario 1: the server went through crash recovery');
 
@@ -282,7 +169,7 @@ ok( eventually(
             AND count(*) FILTER (WHERE backend_type = 'feed fanout worker') = 2
          FROM pg_stat_activity}),
 	'scenario 1: launcher and workers are back after the restart');
-set_and_reload('feed.fanout_rate_limit' => undef);
+set_and_reload($node, 'feed.fanout_rate_limit' => undef);
 ok(eventually(q{SELECT NOT EXISTS (SELECT 1 FROM feed.fanout_jobs)}),
 	'scenario 1: the workers finished the fanout');
 is(q1(q{SELECT feed.wait_idle('60 s')}), 't', 'scenario 1: wait_idle returns true');
@@ -335,6 +222,7 @@ is(q1(q{SELECT feed.wait_idle('60 s')}), 't', 'scenario 2: setup settled');
 # of the next two posts (400k rows) passes it at once.
 my $log_offset = -s $node->logfile;
 set_and_reload(
+	$node,
 	'feed.fanout_rate_limit'   => 2000,
 	'feed.fanout_backlog_limit' => 300000);
 my $posts2 = q1(
@@ -392,6 +280,7 @@ is(q1(qq{SELECT t.exact($star, 3)}), 't', 'scenario 2: the author\'s own feed eq
 # Back to normal limits: the small author's job completes; nothing of star's
 # was queued again.
 set_and_reload(
+	$node,
 	'feed.fanout_rate_limit'   => undef,
 	'feed.fanout_backlog_limit' => undef);
 is(q1(q{SELECT feed.wait_idle('120 s')}), 't', 'scenario 2: wait_idle returns true');

@@ -21,6 +21,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
+use FindBin;
+use lib $FindBin::RealBin;
+use FeedTestUtil;
+
 my $timeout    = 120;     # seconds, for every wait below
 my $nfollowers = 5000;
 
@@ -50,22 +54,6 @@ sub eventually
 	}
 	diag("still not true after ${timeout}s: $sql");
 	return 0;
-}
-
-# ALTER SYSTEM SET each name => value (undef: RESET), then reload.
-sub set_and_reload
-{
-	my (%settings) = @_;
-	for my $name (sort keys %settings)
-	{
-		my $v = $settings{$name};
-		q1(defined $v ? "ALTER SYSTEM SET $name = '$v'" : "ALTER SYSTEM RESET $name");
-	}
-	q1('SELECT pg_reload_conf()');
-	# Workers and the launcher reload at the top of their loops (a SIGHUP
-	# sets their latch); give them a moment.
-	usleep(300_000);
-	return;
 }
 
 # Fanout workers as pg_stat_activity shows them: "pid:application_name"
@@ -151,7 +139,7 @@ is(q1(q{SELECT rows_per_second > 0 FROM feed.fanout_status}), 't',
 ###########################################################################
 
 # 1000 rows/s: the job of 5000 rows takes about 4 s beyond its burst.
-set_and_reload('feed.fanout_rate_limit' => 1000);
+set_and_reload($node, 'feed.fanout_rate_limit' => 1000);
 my $t_publish = time;
 my $post2     = q1(qq{SELECT feed.publish($author, 'post 2')});
 
@@ -201,7 +189,7 @@ cmp_ok($elapsed, '>=', 3,
 	sprintf('SIGTERM: 5000 rows at 1000 rows/s took %.1f s (rate limit honoured)', $elapsed));
 check_exact_fanout($author, $post2, 'SIGTERM');
 is(q1(q{SELECT feed.wait_idle('60 s')}), 't', 'SIGTERM: wait_idle returns true');
-set_and_reload('feed.fanout_rate_limit' => undef);
+set_and_reload($node, 'feed.fanout_rate_limit' => undef);
 
 ###########################################################################
 # 3. SIGHUP changes the number of workers.
@@ -233,16 +221,16 @@ sub fanout_round
 	return;
 }
 
-set_and_reload('feed.fanout_workers' => 3);
+set_and_reload($node, 'feed.fanout_workers' => 3);
 pool_is(3, 'SIGHUP 2 -> 3');
 fanout_round('SIGHUP 2 -> 3');
 
-set_and_reload('feed.fanout_workers' => 1);
+set_and_reload($node, 'feed.fanout_workers' => 1);
 pool_is(1, 'SIGHUP 3 -> 1');
 fanout_round('SIGHUP 3 -> 1');
 
 # With none, wait_idle applies the work in the caller.
-set_and_reload('feed.fanout_workers' => 0);
+set_and_reload($node, 'feed.fanout_workers' => 0);
 pool_is(0, 'SIGHUP 1 -> 0');
 is(q1(q{SELECT string_agg(worker, ',') FROM feed.worker_status()}),
 	'launcher', 'SIGHUP 1 -> 0: only the launcher is left');
@@ -253,7 +241,7 @@ is(q1(qq{SELECT count(*) FROM feed.fanout_jobs WHERE post_id = $queued}),
 is(q1(q{SELECT feed.wait_idle('60 s')}), 't', 'SIGHUP 1 -> 0: wait_idle does the work');
 check_exact_fanout($author, $queued, 'SIGHUP 1 -> 0');
 
-set_and_reload('feed.fanout_workers' => undef);
+set_and_reload($node, 'feed.fanout_workers' => undef);
 pool_is(2, 'SIGHUP 0 -> 2');
 fanout_round('SIGHUP 0 -> 2');
 

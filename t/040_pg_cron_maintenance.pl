@@ -5,11 +5,13 @@
 #    the four jobs, they run (minute granularity: the first run comes within
 #    a minute) and fix what was damaged beforehand: follower_count raised by
 #    hand, an inbox entry of a post that does not exist, a tombstone past
-#    its retention.  A test session holds a SHARE lock on
-#    feed.counter_deltas for the first minute, so that the read-only
-#    feed_verify job runs (and logs the damage) while the jobs that write
-#    wait; once the lock goes they all run at the same moment.  Scheduling
-#    again changes nothing, unscheduling removes the jobs.
+#    its retention.  A test session holds SHARE locks on
+#    feed.counter_deltas and feed.inbox for the first minute, so that the
+#    read-only feed_verify job runs (and logs the damage) while the jobs that
+#    write wait; once the locks go they all run at the same moment.
+#    feed_repair_inboxes does inbox work only (feed.repair_inboxes(), no
+#    reconciliation).  Scheduling again changes nothing, unscheduling
+#    removes the jobs.
 # 2. kill -9 while feed.wait_idle() folds 150k counter deltas (workers off):
 #    after the restart nothing committed is lost, nothing was folded (the
 #    fold ran in wait_idle's one transaction), and the counts read are
@@ -27,6 +29,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep time);
+
+use FindBin;
+use lib $FindBin::RealBin;
+use FeedTestUtil;
 
 my $timeout = 150;    # seconds, for every wait below
 
@@ -100,16 +106,18 @@ is(q1(qq{SELECT follower_count FROM feed.user_stats($bob)}),
 is(q1(q{SELECT count(*) FROM feed.verify() WHERE problems > 0}),
 	2, 'cron: verify sees two problems before the jobs run');
 
-# Hold the writing jobs back: a SHARE lock on feed.counter_deltas lets
-# readers through and stops every statement that writes the table.
+# Hold the writing jobs back: SHARE locks on feed.counter_deltas (written
+# by reconcile_counts and purge_tombstones) and feed.inbox (written by
+# repair_inboxes) let readers through and stop every statement that writes
+# those tables.
 my ($lk_in, $lk_out, $lk_err) = ('', '', '');
 my $locker = IPC::Run::start(
 	[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') ],
 	'<', \$lk_in, '>', \$lk_out, '2>', \$lk_err,
 	IPC::Run::timeout($timeout + 120));
-$lk_in .= "BEGIN; LOCK TABLE feed.counter_deltas IN SHARE MODE; SELECT 'locked';\n";
+$lk_in .= "BEGIN; LOCK TABLE feed.counter_deltas, feed.inbox IN SHARE MODE; SELECT 'locked';\n";
 $locker->pump until $lk_out =~ /locked/;
-pass('cron: writers of feed.counter_deltas held back');
+pass('cron: writers of feed.counter_deltas and feed.inbox held back');
 
 is(q1(q{SELECT count(*) FROM cron.job}), 0, 'cron: no job before scheduling');
 is(q1(q{SELECT feed.schedule_maintenance(true)}), 4, 'cron: schedule_maintenance(true) returns 4');
@@ -173,10 +181,16 @@ is( q1(
 		qq{SELECT string_agg(kind || ' ' || old_value || '->' || new_value, ', ' ORDER BY log_id)
            FROM feed.reconcile_log WHERE target_id = $bob}),
 	'follower_count 7->2',
-	'cron: the fix is in feed.reconcile_log, once, although two jobs reconcile at the same moment');
+	'cron: the fix is in feed.reconcile_log, once');
 is(q1(q{SELECT count(*) FROM feed.reconcile_log}), 1, 'cron: no other count was touched');
 is(q1(qq{SELECT count(*) FROM feed.inbox WHERE user_id = $ann AND entry_id = 1000}),
 	0, 'cron: feed_repair_inboxes removed the dead inbox entry');
+is( q1(
+		q{SELECT j.command || ' -> ' || d.return_message
+          FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+          WHERE j.jobname = 'feed_repair_inboxes' AND d.status = 'succeeded' ORDER BY d.runid LIMIT 1}),
+	'SELECT * FROM feed.repair_inboxes() -> 5 rows',
+	'cron: feed_repair_inboxes runs the five inbox repairs only (no reconciliation)');
 is(q1(qq{SELECT count(*) FROM feed.posts WHERE post_id = $gone}),
 	0, 'cron: feed_purge_tombstones removed the old tombstone');
 is(q1(qq{SELECT count(*) FROM feed.posts WHERE post_id = $post}), 1, 'cron: the live post stays');
@@ -208,55 +222,6 @@ q1(q{ALTER DATABASE postgres RESET feed.tombstone_retention});
 ###########################################################################
 # 2. kill -9 while feed.wait_idle() folds counter deltas
 ###########################################################################
-
-# Pids of the postmaster's children, from /proc (as t/010_crash_recovery.pl).
-sub children_of
-{
-	my ($ppid) = @_;
-	my @kids;
-	for my $stat (glob '/proc/[0-9]*/stat')
-	{
-		open my $fh, '<', $stat or next;
-		my $line = <$fh>;
-		close $fh;
-		next unless defined $line && $line =~ /^(\d+) \(.*\) \S (\d+) /s;
-		push @kids, $1 if $2 == $ppid;
-	}
-	return @kids;
-}
-
-# kill -9 of the postmaster and all its processes, then restart (retrying
-# while the old processes still hold the shared memory).
-sub crash_and_restart
-{
-	my ($what) = @_;
-	my $pidfile = $node->data_dir . '/postmaster.pid';
-	open my $fh, '<', $pidfile or die "cannot read $pidfile: $!";
-	chomp(my $pm = <$fh>);
-	close $fh;
-	my @kids = children_of($pm);
-
-	$node->kill9;
-	kill 9, @kids if @kids;
-
-	my $deadline = time + $timeout;
-	while (grep { kill 0, $_ } $pm, @kids)
-	{
-		die "server processes still alive ${timeout}s after kill -9"
-		  if time > $deadline;
-		usleep(100_000);
-	}
-
-	my $started = 0;
-	for (1 .. 100)
-	{
-		if ($node->start(fail_ok => 1)) { $started = 1; last; }
-		usleep(100_000);
-	}
-	ok($started, "$what: server restarts after kill -9");
-	BAIL_OUT("server did not restart") unless $started;
-	return;
-}
 
 # Counts read through the API against count(*) of the source rows:
 # "users checked|users off|posts checked|posts off".
@@ -344,7 +309,7 @@ while (time < $deadline)
 	usleep(20_000);
 }
 ok($folding, 'crash 1: the fold is under way');
-crash_and_restart('crash 1');
+crash_and_restart($node, 'crash 1', $timeout);
 eval { $h->finish; };
 diag('crash 1: wait_idle had finished before the kill') if $out =~ /^t$/m;
 
@@ -411,7 +376,7 @@ wait_for(
 my $left = q1(q{SELECT count(*) FROM feed.counter_deltas});
 note("crash 2: deltas left at the kill: $left");
 ok($left > 0 && $left < $deltas, 'crash 2: the workers are half-way through the fold');
-crash_and_restart('crash 2');
+crash_and_restart($node, 'crash 2', $timeout);
 # Its server is gone; psql would only notice at its next command.
 eval { $locker2->kill_kill(grace => 1); };
 
