@@ -46,8 +46,8 @@
  * the partition's condition variable up to feed.cache_wait and then read the
  * tables without caching.  An expired window (feed.cache_ttl) stays in
  * service while one backend refreshes it.  A builder that fails releases
- * its claim in the abort callback; one that vanished without cleanup loses
- * the claim after BUILD_DEADLINE.
+ * its claim in the abort callback; a claim whose backend is gone is taken
+ * over (build_abandoned).
  *
  *-------------------------------------------------------------------------
  */
@@ -64,6 +64,7 @@
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
@@ -84,7 +85,8 @@ PG_FUNCTION_INFO_V1(feed_cache_reset);
 #define PULL_BUCKETS		1024
 #define PENDING_MAX			4096
 #define BLOOM_BITS			4096
-#define BUILD_DEADLINE_USECS (5 * USECS_PER_SEC)
+#define BUILD_CHECK_USECS	(5 * USECS_PER_SEC)
+#define BUILD_DEADLINE_USECS (600 * USECS_PER_SEC)
 
 int			feed_cache_size_kb = 64 * 1024;
 int			feed_cache_ttl_s = 60;
@@ -333,15 +335,29 @@ part_free(CachePart *p, SlotHead *s)
 	p->used--;
 }
 
+/*
+ * Has the build of f been abandoned?  Builders release their claim when
+ * they finish, fail or exit, so this only catches what cleanup could not:
+ * a builder that is gone (checked after a while, as it costs a ProcArray
+ * scan) or one that has taken absurdly long.
+ */
+static bool
+build_abandoned(FeedSlot *f, TimestampTz now)
+{
+	if (f->builder == 0)
+		return true;
+	if (now - f->build_started < BUILD_CHECK_USECS)
+		return false;
+	return now - f->build_started > BUILD_DEADLINE_USECS ||
+		BackendPidGetProc(f->builder) == NULL;
+}
+
 static bool
 slot_evictable(CachePart *p, SlotHead *s, TimestampTz now)
 {
-	FeedSlot   *f;
-
 	if (p->slot_size != sizeof(FeedSlot))
 		return true;
-	f = (FeedSlot *) s;
-	return f->builder == 0 || now - f->build_started > BUILD_DEADLINE_USECS;
+	return build_abandoned((FeedSlot *) s, now);
 }
 
 /*
@@ -721,8 +737,21 @@ copy_page(FeedSlot *f, int64 before, int32 lim, FeedCacheEntry *page, int *npage
 }
 
 static void
+register_callbacks(void)
+{
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(cache_xact_callback, NULL);
+		RegisterSubXactCallback(cache_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+}
+
+/* The abort callback releases the claim if the build fails. */
+static void
 claim_build(FeedSlot *f, int64 user_id)
 {
+	register_callbacks();
 	f->builder = MyProcPid;
 	f->build_started = GetCurrentTimestamp();
 	building = true;
@@ -755,7 +784,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 		bool		covered = copy_page(f, before, lim, page, npage);
 		bool		expired = GetCurrentTimestamp() - f->built_at >
 			(int64) feed_cache_ttl_s * USECS_PER_SEC;
-		bool		refreshing = f->builder != 0;
+		bool		refreshing = !build_abandoned(f, GetCurrentTimestamp());
 
 		pg_atomic_write_u32(&f->head.referenced, 1);
 		LWLockRelease(part_lock(pi));
@@ -774,7 +803,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 		{
 			LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
 			f = (FeedSlot *) part_find(p, hash, user_id);
-			if (f != NULL && f->builder == 0)
+			if (f != NULL && build_abandoned(f, GetCurrentTimestamp()))
 			{
 				claim_build(f, user_id);
 				LWLockRelease(part_lock(pi));
@@ -812,8 +841,8 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 			ConditionVariableCancelSleep();
 			return covered ? FEED_CACHE_HIT : FEED_CACHE_UNCACHED;
 		}
-		if (f == NULL || f->builder == 0 || !feed_cache_single_flight ||
-			GetCurrentTimestamp() - f->build_started > BUILD_DEADLINE_USECS)
+		if (f == NULL || !feed_cache_single_flight ||
+			build_abandoned(f, GetCurrentTimestamp()))
 		{
 			if (f == NULL)
 				f = (FeedSlot *) part_alloc(p, hash, user_id, ST_FEED_EVICTIONS);
@@ -844,7 +873,8 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 			stat_add(p, ST_WAIT_TIMEOUTS);
 			return FEED_CACHE_UNCACHED;
 		}
-		(void) ConditionVariableTimedSleep(&p->cv, remaining, PG_WAIT_EXTENSION);
+		/* wake now and then to notice a builder that vanished */
+		(void) ConditionVariableTimedSleep(&p->cv, Min(remaining, 1000), PG_WAIT_EXTENSION);
 		npending = pending_snapshot();
 	}
 }
@@ -1033,12 +1063,7 @@ record(ChangeKind kind, int64 key, int64 a, int64 b)
 {
 	if (cache == NULL)
 		return;
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(cache_xact_callback, NULL);
-		RegisterSubXactCallback(cache_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
+	register_callbacks();
 	if (nchanges == maxchanges)
 	{
 		int			newmax = Max(64, maxchanges * 2);
