@@ -283,6 +283,15 @@ CREATE VIEW feed.cache_stats AS SELECT * FROM feed.cache_stats();
 CREATE FUNCTION feed.cache_reset()
 RETURNS void AS 'MODULE_PATHNAME', 'feed_cache_reset' LANGUAGE C VOLATILE;
 
+-- A new installation starts with an empty cache: what a dropped one left
+-- there belongs to rows that are gone.  (Without preload there is no cache.)
+DO $$
+BEGIN
+    PERFORM feed.cache_reset();
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    NULL;
+END $$;
+
 -- ---------------------------------------------------------------------------
 -- Integrity: reconciliation, verify / repair, tombstones, pg_cron schedule.
 -- ---------------------------------------------------------------------------

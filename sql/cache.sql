@@ -189,3 +189,16 @@ SELECT * FROM pg_temp.served();
 SELECT feeds >= 1 AS has_feeds, posts >= 1 AS has_posts, bytes_used <= bytes_total AS within_size,
        hit_rate BETWEEN 0 AND 1 AS rate_ok
 FROM feed.cache_stats;
+
+------------------------------------------------------------------------------
+-- Changes behind the functions' back: verify finds them, repair clears them
+------------------------------------------------------------------------------
+SELECT count(*) > 0 AS rows FROM feed.home(:ann);
+SELECT problems FROM feed.verify() WHERE check_name = 'cache_disagrees';
+UPDATE feed.posts SET body = 'changed by hand' WHERE post_id = :b1;
+DELETE FROM feed.follows WHERE follower_id = :ann AND followee_id = :dan;
+SELECT problems, jsonb_array_length(sample) AS sampled
+FROM feed.verify() WHERE check_name = 'cache_disagrees';
+SELECT fixed > 0 AS cleared FROM feed.repair() WHERE check_name = 'cache_disagrees';
+SELECT problems FROM feed.verify() WHERE check_name = 'cache_disagrees';
+SELECT pg_temp.same_as_tables(:ann);

@@ -1525,19 +1525,66 @@ feed_cache_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+int
+feed_cache_sample(bool windows, int64 *ids, int max)
+{
+	int			n = 0;
+	int			first = windows ? 0 : CACHE_FEED_PARTS;
+	int			last = windows ? CACHE_FEED_PARTS : CACHE_FEED_PARTS + CACHE_POST_PARTS;
+
+	if (cache == NULL)
+		return 0;
+	for (int i = first; i < last && n < max; i++)
+	{
+		CachePart  *p = &cache->parts[i];
+
+		LWLockAcquire(part_lock(i), LW_SHARED);
+		for (int32 s = 0; s < p->nslots && n < max; s++)
+		{
+			SlotHead   *h = slot_at(p, s);
+
+			if (h->used && (!windows || ((FeedSlot *) h)->valid))
+				ids[n++] = h->key;
+		}
+		LWLockRelease(part_lock(i));
+	}
+	return n;
+}
+
+bool
+feed_cache_feed_peek(int64 user_id, FeedCacheEntry *entries, int *n, bool *complete)
+{
+	uint64		hash;
+	int			pi = part_index(user_id, true, &hash);
+	int			npending = pending_snapshot();
+	FeedSlot   *f;
+	bool		ok;
+
+	LWLockAcquire(part_lock(pi), LW_SHARED);
+	f = (FeedSlot *) part_find(&cache->parts[pi], hash, user_id);
+	ok = f != NULL && feed_slot_servable(f, npending);
+	if (ok)
+	{
+		memcpy(entries, f->e, f->n * sizeof(FeedCacheEntry));
+		*n = f->n;
+		*complete = f->complete;
+	}
+	LWLockRelease(part_lock(pi));
+	return ok;
+}
+
 /*
- * feed.cache_reset(): empties the cache now (not transactional).  Builds in
- * flight are refused at install, since everything is stamped.  Statistics
- * are cumulative and stay.
+ * Empties the cache now (not transactional).  Builds in flight are refused
+ * at install, since everything is stamped.  Statistics are cumulative and
+ * stay.
  */
-Datum
-feed_cache_reset(PG_FUNCTION_ARGS)
+void
+feed_cache_clear(void)
 {
 	uint64		seq;
 
-	feed_check_preloaded();
 	if (cache == NULL)
-		PG_RETURN_VOID();
+		return;
 	seq = pg_atomic_add_fetch_u64(&cache->seq, 1);
 	advance_u64(&cache->feeds_last, seq);
 	advance_u64(&cache->posts_last, seq);
@@ -1563,5 +1610,15 @@ feed_cache_reset(PG_FUNCTION_ARGS)
 		p->last_change = Max(p->last_change, seq);
 		LWLockRelease(part_lock(i));
 	}
+}
+
+/*
+ * feed.cache_reset()
+ */
+Datum
+feed_cache_reset(PG_FUNCTION_ARGS)
+{
+	feed_check_preloaded();
+	feed_cache_clear();
 	PG_RETURN_VOID();
 }

@@ -110,6 +110,16 @@ extern void feed_cache_fanout_ended(int64 author_id, int64 first_post_id,
 									int64 last_post_id);
 extern void feed_cache_all_posts_changed(void);
 
+/*
+ * For verify: ids of up to max valid windows / post rows, and copies of
+ * them (peek: false when the window is not servable now).  post bodies go
+ * to buf (FEED_CACHE_BODY_MAX bytes).  clear empties the cache now.
+ */
+extern int	feed_cache_sample(bool windows, int64 *ids, int max);
+extern bool feed_cache_feed_peek(int64 user_id, FeedCacheEntry *entries, int *n,
+								 bool *complete);
+extern void feed_cache_clear(void);
+
 /* No committing transaction has cache changes still to apply. */
 extern bool feed_cache_quiet(void);
 

@@ -16,14 +16,17 @@
 #include "catalog/pg_type_d.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
+#include "cache.h"
 #include "fanout.h"
 #include "feed.h"
 #include "spi_plans.h"
+#include "timeline.h"
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(feed_reconcile_counts);
@@ -154,6 +157,9 @@ reconcile_all(int batch, ReconcileTotals *t)
 		t->fixed_l += feed_spi_int64(0, 3, &isnull);
 		cursor = last;
 	}
+	/* the corrections go to the table, cached like counts must follow */
+	if (t->fixed_l > 0)
+		feed_cache_all_posts_changed();
 }
 
 static void
@@ -432,6 +438,23 @@ put_verify_row(ReturnSetInfo *rsinfo, const char *name, FeedPlan *plan)
 }
 
 /*
+ * Cached windows and post rows that differ from the tables (changes made
+ * behind the functions' back), with up to 10 sample ids.
+ */
+static void
+put_cache_row(ReturnSetInfo *rsinfo)
+{
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	char	   *sample;
+
+	values[0] = CStringGetTextDatum("cache_disagrees");
+	values[1] = Int64GetDatum(feed_timeline_verify_cache(&sample));
+	values[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(sample));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
  * feed.verify() -> TABLE(check_name text, problems bigint, sample jsonb)
  */
 Datum
@@ -446,6 +469,7 @@ feed_verify(PG_FUNCTION_ARGS)
 		put_verify_row(rsinfo, checks[i].name, &checks[i].find);
 	put_verify_row(rsinfo, "counter_drift", &drift_plan);
 	feed_spi_finish();
+	put_cache_row(rsinfo);
 	return (Datum) 0;
 }
 
@@ -460,7 +484,12 @@ repair_checks(ReturnSetInfo *rsinfo, bool inbox_only)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	ReconcileTotals t;
+	char	   *sample;
+	int64		cache_bad = 0;
 
+	/* judged before this transaction writes (a writer's reads bypass it) */
+	if (!inbox_only)
+		cache_bad = feed_timeline_verify_cache(&sample);
 	feed_spi_connect();
 	for (int i = 0; i < (int) lengthof(checks); i++)
 	{
@@ -499,6 +528,15 @@ repair_checks(ReturnSetInfo *rsinfo, bool inbox_only)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	feed_spi_finish();
+	if (!inbox_only)
+	{
+		/* the repairs above reach the cache at commit; this is for the rest */
+		if (cache_bad > 0)
+			feed_cache_clear();
+		values[0] = CStringGetTextDatum("cache_disagrees");
+		values[1] = Int64GetDatum(cache_bad);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 }
 
 /*

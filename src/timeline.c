@@ -26,6 +26,8 @@
 #include "postgres.h"
 
 #include "catalog/pg_type_d.h"
+#include "miscadmin.h"
+#include "lib/stringinfo.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -40,6 +42,7 @@
 #include "graph.h"
 #include "maintenance.h"
 #include "spi_plans.h"
+#include "timeline.h"
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(feed_home);
@@ -512,6 +515,124 @@ build_and_serve(ReturnSetInfo *rsinfo, int64 viewer, int32 lim)
 	}
 	feed_cache_feed_install(viewer, entries, sink.n, sink.n < FEED_CACHE_WINDOW,
 							authors, pulled, (int) nauthors);
+}
+
+#define VERIFY_SAMPLE 1000
+
+static void
+note_bad(StringInfo sample, int64 bad, const char *key, int64 id)
+{
+	if (bad > 10)
+		return;
+	appendStringInfo(sample, "%s{\"%s\": %lld}", bad > 1 ? ", " : "", key, (long long) id);
+}
+
+/* Does the cached window of user equal the window read from the tables? */
+static bool
+window_matches(int64 user, const FeedCacheEntry *cached, int n, bool complete,
+			   bool *changing)
+{
+	HomeSink	sink;
+	FeedCacheEntry *again = palloc(FEED_CACHE_WINDOW * sizeof(FeedCacheEntry));
+	int			n2;
+	bool		complete2;
+	bool		same;
+
+	memset(&sink, 0, sizeof(sink));
+	sink.keep = CurrentMemoryContext;
+	sink.rows = palloc(FEED_CACHE_WINDOW * TIMELINE_COLS * sizeof(Datum));
+	sink.nulls = palloc(FEED_CACHE_WINDOW * TIMELINE_COLS * sizeof(bool));
+	PushActiveSnapshot(GetTransactionSnapshot());
+	feed_spi_connect();
+	home_from_tables(user, FEED_CACHE_WINDOW, PG_INT64_MAX, &sink);
+	feed_spi_finish();
+	PopActiveSnapshot();
+
+	/* a window that changed meanwhile is being written to: not judged */
+	*changing = !feed_cache_feed_peek(user, again, &n2, &complete2) || n2 != n ||
+		memcmp(again, cached, n * sizeof(FeedCacheEntry)) != 0;
+	if (*changing)
+		return true;
+	same = complete ? sink.n == n : sink.n >= n;
+	for (int i = 0; same && i < n; i++)
+		same = DatumGetInt64(sink.rows[i * TIMELINE_COLS]) == cached[i].entry_id &&
+			DatumGetInt64(sink.rows[i * TIMELINE_COLS + 1]) == cached[i].orig_id;
+	return same;
+}
+
+int64
+feed_timeline_verify_cache(char **sample)
+{
+	int64	   *ids = palloc(VERIFY_SAMPLE * sizeof(int64));
+	FeedCacheEntry *entries = palloc(FEED_CACHE_WINDOW * sizeof(FeedCacheEntry));
+	int			nids;
+	int64		bad = 0;
+	PageRow    *rows;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	*sample = buf.data;
+	if (!feed_cache_usable())
+	{
+		appendStringInfoChar(&buf, ']');
+		*sample = buf.data;
+		return 0;
+	}
+
+	nids = feed_cache_sample(true, ids, VERIFY_SAMPLE);
+	for (int i = 0; i < nids; i++)
+	{
+		int			n;
+		bool		complete;
+		bool		changing;
+
+		CHECK_FOR_INTERRUPTS();
+		if (feed_cache_feed_peek(ids[i], entries, &n, &complete) &&
+			!window_matches(ids[i], entries, n, complete, &changing) && !changing)
+		{
+			bad++;
+			note_bad(&buf, bad, "user_id", ids[i]);
+		}
+	}
+
+	/* post rows: read the sampled ones from the tables and compare */
+	nids = feed_cache_sample(false, ids, VERIFY_SAMPLE);
+	rows = palloc0(Max(nids, 1) * sizeof(PageRow));
+	for (int i = 0; i < nids; i++)
+	{
+		rows[i].e.entry_id = ids[i];
+		rows[i].e.orig_id = -1;
+		/* the cached row before the table read, in "orig" */
+		rows[i].have_orig = feed_cache_post_get(ids[i], &rows[i].orig,
+												palloc(FEED_CACHE_BODY_MAX));
+	}
+	if (nids > 0)
+		fetch_posts(rows, nids, ids, nids);
+	for (int i = 0; i < nids; i++)
+	{
+		FeedCachePost cached;
+		char	   *body = palloc(FEED_CACHE_BODY_MAX);
+		FeedCachePost *t = &rows[i].entry;
+
+		if (!rows[i].have_orig || !feed_cache_post_get(ids[i], &cached, body) ||
+			cached.like_count != rows[i].orig.like_count ||
+			cached.deleted != rows[i].orig.deleted ||
+			cached.body_len != rows[i].orig.body_len)
+			continue;			/* changed or evicted meanwhile */
+		if (!rows[i].have_entry ? !cached.deleted :
+			(cached.deleted != t->deleted || cached.body_null != t->body_null ||
+			 cached.body_len != t->body_len ||
+			 (cached.body_len > 0 && memcmp(cached.body, t->body, cached.body_len) != 0) ||
+			 (cached.repost_of == 0 && cached.like_count != t->like_count)))
+		{
+			bad++;
+			note_bad(&buf, bad, "post_id", ids[i]);
+		}
+	}
+	appendStringInfoChar(&buf, ']');
+	*sample = buf.data;
+	return bad;
 }
 
 /*
