@@ -49,17 +49,7 @@ $node->start;
 sub q1 { return $node->safe_psql('postgres', shift) }
 
 # Polls $sql until it returns 't'; returns whether it did within $timeout.
-sub eventually
-{
-	my ($sql) = @_;
-	my $deadline = time + $timeout;
-	while (time < $deadline)
-	{
-		return 1 if q1($sql) eq 't';
-		usleep(100_000);
-	}
-	return 0;
-}
+sub eventually { return poll_until(\&q1, shift, $timeout, 100_000) }
 
 # The oracle of DESIGN.md in plain SQL, the page walker and the page-by-page
 # comparison of feed.home with the oracle, shared with sql/home.sql and

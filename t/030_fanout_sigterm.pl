@@ -43,18 +43,7 @@ $node->start;
 sub q1 { return $node->safe_psql('postgres', shift) }
 
 # Polls $sql until it returns 't'; returns whether it did within $timeout.
-sub eventually
-{
-	my ($sql) = @_;
-	my $deadline = time + $timeout;
-	while (time < $deadline)
-	{
-		return 1 if q1($sql) eq 't';
-		usleep(50_000);
-	}
-	diag("still not true after ${timeout}s: $sql");
-	return 0;
-}
+sub eventually { return poll_until(\&q1, shift, $timeout, 50_000) }
 
 # Fanout workers as pg_stat_activity shows them: "pid:application_name"
 # sorted by application_name, comma separated.

@@ -57,12 +57,7 @@ sub q1 { return $node->safe_psql('postgres', shift) }
 sub wait_for
 {
 	my ($sql, $what) = @_;
-	my $deadline = time + $timeout;
-	while (time < $deadline)
-	{
-		return 1 if q1($sql) eq 't';
-		usleep(200_000);
-	}
+	return 1 if poll_until(\&q1, $sql, $timeout, 200_000);
 	fail("timed out after ${timeout}s waiting for: $what");
 	return 0;
 }

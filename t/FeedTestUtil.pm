@@ -1,6 +1,6 @@
 
 # Helpers shared by the TAP tests of t/: crashing and restarting a node the
-# way a power loss would, and changing settings at run time.  Loaded with
+# way a power loss would, changing settings at run time, and polling.  Loaded with
 #   use FindBin;
 #   use lib $FindBin::RealBin;
 #   use FeedTestUtil;
@@ -16,7 +16,7 @@ use Exporter 'import';
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(children_of crash_and_restart set_and_reload);
+our @EXPORT = qw(children_of crash_and_restart set_and_reload poll_until);
 
 # Pids of the children of $ppid, read from /proc (ppid is field 4 of
 # /proc/PID/stat, after the parenthesised command name).
@@ -72,6 +72,23 @@ sub crash_and_restart
 	ok($started, "$what: server restarts after kill -9");
 	BAIL_OUT("server did not restart") unless $started;
 	return;
+}
+
+# Runs $sql through $query (a sub that returns the first column, such as a
+# test's q1) every $poll_us microseconds until it returns 't'; returns 1,
+# or 0 (with a diagnostic) if that did not happen within $timeout seconds.
+sub poll_until
+{
+	my ($query, $sql, $timeout, $poll_us) = @_;
+	$poll_us //= 100_000;
+	my $deadline = time + $timeout;
+	while (time < $deadline)
+	{
+		return 1 if $query->($sql) eq 't';
+		usleep($poll_us);
+	}
+	diag("still not true after ${timeout}s: $sql");
+	return 0;
 }
 
 # ALTER SYSTEM SET each name => value (undef: RESET) on $node, then reload.
