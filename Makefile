@@ -9,7 +9,7 @@ MODULE_big = feed
 OBJS = src/feed.o src/ids.o src/spi_plans.o src/validate.o src/graph.o src/workers.o src/maintenance.o \
 	src/posts.o src/timeline.o src/fanout.o src/counters.o src/integrity.o \
 	src/auth.o src/ratelimit.o src/audit.o src/tokens.o \
-	src/cache.o
+	src/cache.o src/cache_sync.o
 DATA = feed--1.0.sql
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 

@@ -74,17 +74,12 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "cache.h"
+#include "cache_internal.h"
 #include "feed.h"
 
 PG_FUNCTION_INFO_V1(feed_cache_stats);
 PG_FUNCTION_INFO_V1(feed_cache_reset);
 
-#define CACHE_FEED_PARTS	64
-#define CACHE_POST_PARTS	64
-#define PULL_BUCKETS		1024
-#define PENDING_MAX			4096
-#define BLOOM_BITS			4096
 #define BUILD_CHECK_USECS	(5 * USECS_PER_SEC)
 #define BUILD_DEADLINE_USECS (600 * USECS_PER_SEC)
 
@@ -94,213 +89,22 @@ int			feed_cache_wait_ms = 50;
 bool		feed_cache_enabled = true;
 bool		feed_cache_single_flight = true;
 
-typedef struct SlotHead
-{
-	int64		key;
-	int32		next;			/* hash chain or free list; -1 ends it */
-	bool		used;
-	pg_atomic_uint32 referenced;	/* CLOCK bit */
-} SlotHead;
 
-typedef struct FeedSlot
-{
-	SlotHead	head;			/* key: user id */
-	bool		valid;			/* entries may be served */
-	bool		complete;		/* the window holds the whole feed */
-	int			builder;		/* pid of the backend building it, 0: none */
-	TimestampTz build_started;
-	TimestampTz built_at;
-	uint64		seq0;			/* change sequence before the build's snapshot */
-	uint64		last_change;	/* stamp of the last change applied to it */
-	int32		n;
-	uint64		pullmap[PULL_BUCKETS / 64];
-	uint64		followees[BLOOM_BITS / 64];	/* Bloom filter of followed authors */
-	FeedCacheEntry e[FEED_CACHE_WINDOW];	/* newest first */
-} FeedSlot;
 
-typedef struct PostSlot
-{
-	SlotHead	head;			/* key: post id */
-	int64		author_id;
-	int64		repost_of;
-	TimestampTz created_at;
-	int64		like_count;
-	uint64		seq0;
-	bool		deleted;
-	bool		body_null;
-	uint16		body_len;
-	char		body[FEED_CACHE_BODY_MAX];
-} PostSlot;
-
-typedef enum CacheStat
-{
-	ST_HITS,
-	ST_MISSES,
-	ST_STALE,
-	ST_WAITS,
-	ST_WAIT_TIMEOUTS,
-	ST_REBUILDS,
-	ST_REJECTED,
-	ST_FEED_EVICTIONS,
-	ST_DISCARDS,
-	ST_UNCACHED,
-	ST_POST_HITS,
-	ST_POST_MISSES,
-	ST_POST_EVICTIONS,
-	ST_COUNT
-} CacheStat;
-
-typedef struct CachePart
-{
-	ConditionVariable cv;		/* a build in this partition ended */
-	uint32		pending;		/* committing writers touching it (lock) */
-	uint64		last_change;	/* newest stamp of those writers (lock) */
-	int32		free_head;
-	int32		hand;
-	int32		nslots;
-	int32		nbuckets;
-	int32		used;
-	Size		slot_size;
-	Size		slots_off;		/* from the start of CacheShared */
-	Size		buckets_off;
-	pg_atomic_uint64 stats[ST_COUNT];
-} CachePart;
-
-/*
- * Posts committed but not yet delivered to every follower.  A window built
- * before such a post committed lacks it until fanout appends it; serving
- * checks the (short) list so that a follower sees the post at once.
- * Readers copy the list without a lock (a sequence counter, even when
- * stable), so the read path never writes shared memory for it.
- */
-typedef struct PendingPost
-{
-	int64		post_id;
-	int64		orig_id;
-	int64		author_id;
-	uint64		seq;			/* commit stamp; PG_UINT64_MAX while committing */
-} PendingPost;
-
-typedef struct PendingTable
-{
-	slock_t		mutex;			/* writers */
-	pg_atomic_uint64 version;	/* odd while a writer changes the list */
-	int			n;
-	uint64		dropped;		/* posts not tracked: the table was full */
-	PendingPost e[PENDING_MAX];
-} PendingTable;
-
-typedef struct CacheShared
-{
-	pg_atomic_uint64 seq;		/* the change sequence */
-	pg_atomic_uint32 inflight;	/* transactions between PRE_COMMIT and end */
-	pg_atomic_uint32 feeds_pending;
-	pg_atomic_uint64 feeds_last;
-	pg_atomic_uint32 posts_pending;
-	pg_atomic_uint64 posts_last;
-	pg_atomic_uint32 pull_pending[PULL_BUCKETS];
-	pg_atomic_uint64 pull_last[PULL_BUCKETS];
-	PendingTable pending;
-	CachePart	parts[CACHE_FEED_PARTS + CACHE_POST_PARTS];
-} CacheShared;
-
-static CacheShared *cache = NULL;
-static LWLockPadded *cache_locks = NULL;
-
-/* ---- changes recorded by this backend's transaction ---- */
-
-typedef enum ChangeKind
-{
-	CH_FEED,					/* a user's feed lost or changed entries */
-	CH_APPEND,					/* an entry was delivered to a user's inbox */
-	CH_POST,					/* a post row changed (edit, delete) */
-	CH_LIKE,
-	CH_PULL,					/* a pulled author published */
-	CH_ALL_FEEDS,
-	CH_ALL_POSTS,
-	CH_QUEUED,					/* a post waits for fanout */
-	CH_DELIVERED				/* fanout of an author's posts in [a, b] ended */
-} ChangeKind;
-
-typedef struct Change
-{
-	ChangeKind	kind;
-	int			level;			/* subtransaction nesting level */
-	int64		key;
-	int64		a;
-	int64		b;
-} Change;
-
-static Change *changes = NULL;
-static int	nchanges = 0;
-static int	maxchanges = 0;
-static bool changes_prepared = false;	/* PRE_COMMIT raised the counts */
-static bool callbacks_registered = false;
+CacheShared *feed_cache_shm = NULL;
+LWLockPadded *feed_cache_locks = NULL;
 
 /* the window this backend is building, if any */
 static int64 building_user = 0;
 static bool building = false;
 static uint64 building_seq0 = 0;
 
-static void cache_xact_callback(XactEvent event, void *arg);
-static void cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-								   SubTransactionId parentSubid, void *arg);
 
 /* ---------------------------------------------------------------- */
 
-static inline uint64
-mix64(uint64 x)
-{
-	x ^= x >> 33;
-	x *= UINT64CONST(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return x;
-}
 
-static inline int
-part_index(int64 key, bool feeds, uint64 *hash)
-{
-	uint64		h = mix64((uint64) key);
-
-	*hash = h >> 32;
-	return feeds ? (int) (h % CACHE_FEED_PARTS)
-		: CACHE_FEED_PARTS + (int) (h % CACHE_POST_PARTS);
-}
-
-static inline LWLock *
-part_lock(int idx)
-{
-	return &cache_locks[idx].lock;
-}
-
-static inline SlotHead *
-slot_at(CachePart *p, int32 idx)
-{
-	return (SlotHead *) ((char *) cache + p->slots_off + (Size) idx * p->slot_size);
-}
-
-static inline int32 *
-part_buckets(CachePart *p)
-{
-	return (int32 *) ((char *) cache + p->buckets_off);
-}
-
-static inline int32
-slot_index(CachePart *p, SlotHead *s)
-{
-	return (int32) (((char *) s - ((char *) cache + p->slots_off)) / p->slot_size);
-}
-
-static inline void
-stat_add(CachePart *p, CacheStat st)
-{
-	pg_atomic_fetch_add_u64(&p->stats[st], 1);
-}
-
-static SlotHead *
-part_find(CachePart *p, uint64 hash, int64 key)
+SlotHead *
+feed_cache_part_find(CachePart *p, uint64 hash, int64 key)
 {
 	int32		idx = part_buckets(p)[hash & (p->nbuckets - 1)];
 
@@ -316,8 +120,8 @@ part_find(CachePart *p, uint64 hash, int64 key)
 }
 
 /* Unlinks s from its chain and puts it on the free list; exclusive lock. */
-static void
-part_free(CachePart *p, SlotHead *s)
+void
+feed_cache_part_free(CachePart *p, SlotHead *s)
 {
 	uint64		hash;
 	int32	   *link;
@@ -391,7 +195,7 @@ part_alloc(CachePart *p, uint64 hash, int64 key, CacheStat evict_stat)
 				pg_atomic_write_u32(&victim->referenced, 0);
 				continue;
 			}
-			part_free(p, victim);
+			feed_cache_part_free(p, victim);
 			stat_add(p, evict_stat);
 			s = slot_at(p, p->free_head);
 			p->free_head = s->next;
@@ -411,31 +215,6 @@ part_alloc(CachePart *p, uint64 hash, int64 key, CacheStat evict_stat)
 	return s;
 }
 
-/* Advances an atomic stamp; stamps of concurrent commits may arrive out of order. */
-static void
-advance_u64(pg_atomic_uint64 *a, uint64 v)
-{
-	uint64		cur = pg_atomic_read_u64(a);
-
-	while (cur < v && !pg_atomic_compare_exchange_u64(a, &cur, v))
-		;
-}
-
-/* pending must be read before last: a writer stamps before it lowers pending */
-static inline bool
-stamp_ok(pg_atomic_uint32 *pending, pg_atomic_uint64 *last, uint64 seq0)
-{
-	if (pg_atomic_read_u32(pending) != 0)
-		return false;
-	pg_read_barrier();
-	return pg_atomic_read_u64(last) <= seq0;
-}
-
-static inline int
-pull_bucket(int64 author)
-{
-	return (int) (mix64((uint64) author ^ UINT64CONST(0x5bd1e995)) % PULL_BUCKETS);
-}
 
 static inline void
 bloom_bits(int64 author, int bits[3])
@@ -477,7 +256,7 @@ static PendingPost pending_copy[PENDING_MAX];
 static int
 pending_snapshot(void)
 {
-	PendingTable *t = &cache->pending;
+	PendingTable *t = &feed_cache_shm->pending;
 
 	for (;;)
 	{
@@ -498,19 +277,6 @@ pending_snapshot(void)
 	}
 }
 
-static void
-pending_write_begin(PendingTable *t)
-{
-	SpinLockAcquire(&t->mutex);
-	pg_atomic_fetch_add_u64(&t->version, 1);
-}
-
-static void
-pending_write_end(PendingTable *t)
-{
-	pg_atomic_fetch_add_u64(&t->version, 1);
-	SpinLockRelease(&t->mutex);
-}
 
 /*
  * Does the window lack a post that committed after it was built and that
@@ -662,35 +428,35 @@ feed_cache_shmem_startup(void)
 
 	if (feed_cache_size_kb == 0)
 		return;
-	cache = ShmemInitStruct("feed cache", cache_layout(NULL), &found);
-	cache_locks = GetNamedLWLockTranche("feed_cache");
+	feed_cache_shm = ShmemInitStruct("feed cache", cache_layout(NULL), &found);
+	feed_cache_locks = GetNamedLWLockTranche("feed_cache");
 	if (found)
 		return;
-	pg_atomic_init_u64(&cache->seq, 1);
-	pg_atomic_init_u32(&cache->inflight, 0);
-	pg_atomic_init_u32(&cache->feeds_pending, 0);
-	pg_atomic_init_u64(&cache->feeds_last, 0);
-	pg_atomic_init_u32(&cache->posts_pending, 0);
-	pg_atomic_init_u64(&cache->posts_last, 0);
+	pg_atomic_init_u64(&feed_cache_shm->seq, 1);
+	pg_atomic_init_u32(&feed_cache_shm->inflight, 0);
+	pg_atomic_init_u32(&feed_cache_shm->feeds_pending, 0);
+	pg_atomic_init_u64(&feed_cache_shm->feeds_last, 0);
+	pg_atomic_init_u32(&feed_cache_shm->posts_pending, 0);
+	pg_atomic_init_u64(&feed_cache_shm->posts_last, 0);
 	for (int b = 0; b < PULL_BUCKETS; b++)
 	{
-		pg_atomic_init_u32(&cache->pull_pending[b], 0);
-		pg_atomic_init_u64(&cache->pull_last[b], 0);
+		pg_atomic_init_u32(&feed_cache_shm->pull_pending[b], 0);
+		pg_atomic_init_u64(&feed_cache_shm->pull_last[b], 0);
 	}
-	SpinLockInit(&cache->pending.mutex);
-	pg_atomic_init_u64(&cache->pending.version, 0);
-	cache->pending.n = 0;
-	cache->pending.dropped = 0;
-	(void) cache_layout(cache);
+	SpinLockInit(&feed_cache_shm->pending.mutex);
+	pg_atomic_init_u64(&feed_cache_shm->pending.version, 0);
+	feed_cache_shm->pending.n = 0;
+	feed_cache_shm->pending.dropped = 0;
+	(void) cache_layout(feed_cache_shm);
 }
 
 bool
 feed_cache_usable(void)
 {
-	return cache != NULL && feed_cache_enabled
+	return feed_cache_shm != NULL && feed_cache_enabled
 		&& !IsolationUsesXactSnapshot()
 		&& !TransactionIdIsValid(GetTopTransactionIdIfAny())
-		&& nchanges == 0
+		&& !feed_cache_sync_pending()
 		&& !RecoveryInProgress();
 }
 
@@ -703,7 +469,7 @@ feed_slot_servable(FeedSlot *f, int npending)
 		return false;
 	if (npending > 0 && window_lacks_pending(f, npending))
 		return false;
-	if (!stamp_ok(&cache->feeds_pending, &cache->feeds_last, f->seq0))
+	if (!stamp_ok(&feed_cache_shm->feeds_pending, &feed_cache_shm->feeds_last, f->seq0))
 		return false;
 	for (int w = 0; w < PULL_BUCKETS / 64; w++)
 	{
@@ -713,7 +479,7 @@ feed_slot_servable(FeedSlot *f, int npending)
 		{
 			int			b = w * 64 + pg_rightmost_one_pos64(bits);
 
-			if (!stamp_ok(&cache->pull_pending[b], &cache->pull_last[b], f->seq0))
+			if (!stamp_ok(&feed_cache_shm->pull_pending[b], &feed_cache_shm->pull_last[b], f->seq0))
 				return false;
 			bits &= bits - 1;
 		}
@@ -736,29 +502,18 @@ copy_page(FeedSlot *f, int64 before, int32 lim, FeedCacheEntry *page, int *npage
 	return k == lim || f->complete;
 }
 
-static void
-register_callbacks(void)
-{
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(cache_xact_callback, NULL);
-		RegisterSubXactCallback(cache_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
-}
-
 /* The abort callback releases the claim if the build fails. */
 static void
 claim_build(FeedSlot *f, int64 user_id)
 {
-	register_callbacks();
+	feed_cache_sync_register();
 	f->builder = MyProcPid;
 	f->build_started = GetCurrentTimestamp();
 	building = true;
 	building_user = user_id;
 	/* read after the claim and before the caller's snapshot: see header */
 	pg_memory_barrier();
-	building_seq0 = pg_atomic_read_u64(&cache->seq);
+	building_seq0 = pg_atomic_read_u64(&feed_cache_shm->seq);
 }
 
 FeedCacheLookup
@@ -767,7 +522,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 {
 	uint64		hash;
 	int			pi = part_index(user_id, true, &hash);
-	CachePart  *p = &cache->parts[pi];
+	CachePart  *p = &feed_cache_shm->parts[pi];
 	FeedSlot   *f;
 	bool		first_page = before == PG_INT64_MAX;
 	TimestampTz start;
@@ -778,7 +533,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 	*npage = 0;
 
 	LWLockAcquire(part_lock(pi), LW_SHARED);
-	f = (FeedSlot *) part_find(p, hash, user_id);
+	f = (FeedSlot *) feed_cache_part_find(p, hash, user_id);
 	if (f != NULL && feed_slot_servable(f, npending))
 	{
 		bool		covered = copy_page(f, before, lim, page, npage);
@@ -802,7 +557,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 		if (!refreshing && first_page)
 		{
 			LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
-			f = (FeedSlot *) part_find(p, hash, user_id);
+			f = (FeedSlot *) feed_cache_part_find(p, hash, user_id);
 			if (f != NULL && build_abandoned(f, GetCurrentTimestamp()))
 			{
 				claim_build(f, user_id);
@@ -832,7 +587,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 		long		remaining;
 
 		LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
-		f = (FeedSlot *) part_find(p, hash, user_id);
+		f = (FeedSlot *) feed_cache_part_find(p, hash, user_id);
 		if (f != NULL && feed_slot_servable(f, npending))
 		{
 			bool		covered = copy_page(f, before, lim, page, npage);
@@ -894,7 +649,7 @@ feed_cache_feed_install(int64 user_id, const FeedCacheEntry *entries, int n,
 {
 	uint64		hash;
 	int			pi = part_index(user_id, true, &hash);
-	CachePart  *p = &cache->parts[pi];
+	CachePart  *p = &feed_cache_shm->parts[pi];
 	FeedSlot   *f;
 	uint64		pullmap[PULL_BUCKETS / 64];
 	uint64		bloom[BLOOM_BITS / 64];
@@ -915,13 +670,13 @@ feed_cache_feed_install(int64 user_id, const FeedCacheEntry *entries, int n,
 	}
 
 	LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
-	f = (FeedSlot *) part_find(p, hash, user_id);
+	f = (FeedSlot *) feed_cache_part_find(p, hash, user_id);
 	ok = f != NULL && f->builder == MyProcPid
 		&& p->pending == 0 && f->last_change <= building_seq0
-		&& stamp_ok(&cache->feeds_pending, &cache->feeds_last, building_seq0);
+		&& stamp_ok(&feed_cache_shm->feeds_pending, &feed_cache_shm->feeds_last, building_seq0);
 	for (int b = 0; ok && b < PULL_BUCKETS; b++)
 		if (pullmap[b / 64] & (UINT64CONST(1) << (b % 64)))
-			ok = stamp_ok(&cache->pull_pending[b], &cache->pull_last[b], building_seq0);
+			ok = stamp_ok(&feed_cache_shm->pull_pending[b], &feed_cache_shm->pull_last[b], building_seq0);
 	if (ok)
 	{
 		n = Min(n, FEED_CACHE_WINDOW);
@@ -949,14 +704,22 @@ feed_cache_feed_release(int64 user_id)
 	int			pi;
 	CachePart  *p;
 
-	if (!building || cache == NULL)
+	if (!building || feed_cache_shm == NULL)
 		return;
 	pi = part_index(user_id, true, &hash);
-	p = &cache->parts[pi];
+	p = &feed_cache_shm->parts[pi];
 	LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
-	end_build(p, (FeedSlot *) part_find(p, hash, user_id));
+	end_build(p, (FeedSlot *) feed_cache_part_find(p, hash, user_id));
 	LWLockRelease(part_lock(pi));
 	ConditionVariableBroadcast(&p->cv);
+}
+
+/* A failed or abandoned build gives its claim back (abort callbacks). */
+void
+feed_cache_abort_build(void)
+{
+	if (building)
+		feed_cache_feed_release(building_user);
 }
 
 void
@@ -964,11 +727,11 @@ feed_cache_feed_discard(int64 user_id)
 {
 	uint64		hash;
 	int			pi = part_index(user_id, true, &hash);
-	CachePart  *p = &cache->parts[pi];
+	CachePart  *p = &feed_cache_shm->parts[pi];
 	FeedSlot   *f;
 
 	LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
-	f = (FeedSlot *) part_find(p, hash, user_id);
+	f = (FeedSlot *) feed_cache_part_find(p, hash, user_id);
 	if (f != NULL)
 	{
 		f->valid = false;
@@ -980,8 +743,8 @@ feed_cache_feed_discard(int64 user_id)
 void
 feed_cache_count_uncached(void)
 {
-	if (cache != NULL)
-		stat_add(&cache->parts[0], ST_UNCACHED);
+	if (feed_cache_shm != NULL)
+		stat_add(&feed_cache_shm->parts[0], ST_UNCACHED);
 }
 
 /* ---- read side: posts ---- */
@@ -991,13 +754,13 @@ feed_cache_post_get(int64 post_id, FeedCachePost *post, char *buf)
 {
 	uint64		hash;
 	int			pi = part_index(post_id, false, &hash);
-	CachePart  *p = &cache->parts[pi];
+	CachePart  *p = &feed_cache_shm->parts[pi];
 	PostSlot   *s;
 	bool		hit = false;
 
 	LWLockAcquire(part_lock(pi), LW_SHARED);
-	s = (PostSlot *) part_find(p, hash, post_id);
-	if (s != NULL && stamp_ok(&cache->posts_pending, &cache->posts_last, s->seq0))
+	s = (PostSlot *) feed_cache_part_find(p, hash, post_id);
+	if (s != NULL && stamp_ok(&feed_cache_shm->posts_pending, &feed_cache_shm->posts_last, s->seq0))
 	{
 		post->post_id = post_id;
 		post->author_id = s->author_id;
@@ -1021,7 +784,7 @@ uint64
 feed_cache_fill_begin(void)
 {
 	pg_memory_barrier();
-	return pg_atomic_read_u64(&cache->seq);
+	return pg_atomic_read_u64(&feed_cache_shm->seq);
 }
 
 void
@@ -1035,11 +798,11 @@ feed_cache_post_put(const FeedCachePost *post, uint64 seq)
 	if (post->body_len > FEED_CACHE_BODY_MAX)
 		return;					/* long bodies are read from the table */
 	pi = part_index(post->post_id, false, &hash);
-	p = &cache->parts[pi];
+	p = &feed_cache_shm->parts[pi];
 	LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
 	if (p->pending == 0 && p->last_change <= seq
-		&& stamp_ok(&cache->posts_pending, &cache->posts_last, seq)
-		&& part_find(p, hash, post->post_id) == NULL
+		&& stamp_ok(&feed_cache_shm->posts_pending, &feed_cache_shm->posts_last, seq)
+		&& feed_cache_part_find(p, hash, post->post_id) == NULL
 		&& (s = (PostSlot *) part_alloc(p, hash, post->post_id, ST_POST_EVICTIONS)) != NULL)
 	{
 		s->author_id = post->author_id;
@@ -1054,407 +817,6 @@ feed_cache_post_put(const FeedCachePost *post, uint64 seq)
 			memcpy(s->body, post->body, post->body_len);
 	}
 	LWLockRelease(part_lock(pi));
-}
-
-/* ---- write side ---- */
-
-static void
-record(ChangeKind kind, int64 key, int64 a, int64 b)
-{
-	if (cache == NULL)
-		return;
-	register_callbacks();
-	if (nchanges == maxchanges)
-	{
-		int			newmax = Max(64, maxchanges * 2);
-
-		if (changes == NULL)
-			changes = MemoryContextAlloc(TopTransactionContext, newmax * sizeof(Change));
-		else
-			changes = repalloc(changes, newmax * sizeof(Change));
-		maxchanges = newmax;
-	}
-	changes[nchanges].kind = kind;
-	changes[nchanges].level = GetCurrentTransactionNestLevel();
-	changes[nchanges].key = key;
-	changes[nchanges].a = a;
-	changes[nchanges].b = b;
-	nchanges++;
-}
-
-void
-feed_cache_feed_changed(int64 user_id)
-{
-	record(CH_FEED, user_id, 0, 0);
-}
-
-void
-feed_cache_feed_append(int64 user_id, int64 entry_id, int64 orig_id)
-{
-	record(CH_APPEND, user_id, entry_id, orig_id);
-}
-
-void
-feed_cache_post_changed(int64 post_id)
-{
-	record(CH_POST, post_id, 0, 0);
-}
-
-void
-feed_cache_like(int64 post_id, int delta)
-{
-	record(CH_LIKE, post_id, delta, 0);
-}
-
-void
-feed_cache_pull_published(int64 author_id, bool first_pull)
-{
-	record(CH_PULL, author_id, first_pull ? 1 : 0, 0);
-}
-
-void
-feed_cache_fanout_queued(int64 post_id, int64 orig_id, int64 author_id)
-{
-	record(CH_QUEUED, post_id, orig_id, author_id);
-}
-
-void
-feed_cache_fanout_ended(int64 author_id, int64 first_post_id, int64 last_post_id)
-{
-	record(CH_DELIVERED, author_id, first_post_id, last_post_id);
-}
-
-void
-feed_cache_all_feeds_changed(void)
-{
-	record(CH_ALL_FEEDS, 0, 0, 0);
-}
-
-void
-feed_cache_all_posts_changed(void)
-{
-	record(CH_ALL_POSTS, 0, 0, 0);
-}
-
-/*
- * An original delivered to a cached window goes in at its place; anything
- * that could change how the window groups its entries (a repost, an
- * original whose repost the window already shows) drops the window instead.
- */
-static void
-apply_append(FeedSlot *f, int64 entry_id, int64 orig_id)
-{
-	int			pos;
-
-	if (!f->valid)
-		return;
-	if (entry_id != orig_id)
-	{
-		for (int i = 0; i < f->n; i++)
-			if (f->e[i].entry_id == entry_id)
-				return;			/* built after the commit */
-		f->valid = false;
-		return;
-	}
-	for (int i = 0; i < f->n; i++)
-	{
-		if (f->e[i].entry_id == entry_id)
-			return;				/* already there (built after the commit) */
-		if (f->e[i].orig_id == orig_id)
-		{
-			f->valid = false;
-			return;
-		}
-	}
-	pos = 0;
-	while (pos < f->n && f->e[pos].entry_id > entry_id)
-		pos++;
-	if (pos == f->n && !f->complete)
-		return;					/* below the window: read from the tables */
-	if (f->n == FEED_CACHE_WINDOW)
-	{
-		f->n--;
-		f->complete = false;
-		if (pos > f->n)
-			return;
-	}
-	memmove(&f->e[pos + 1], &f->e[pos], (f->n - pos) * sizeof(FeedCacheEntry));
-	f->e[pos].entry_id = entry_id;
-	f->e[pos].orig_id = orig_id;
-	f->n++;
-}
-
-typedef enum ApplyPhase
-{
-	PHASE_PRE_COMMIT,
-	PHASE_COMMIT,
-	PHASE_ABORT
-} ApplyPhase;
-
-/*
- * A queued post enters the pending list before its commit is visible
- * (marked "committing", so every window counts as lacking it) and gets its
- * stamp after; an abort takes it out.  An ended fanout takes its posts out.
- */
-static void
-pending_apply(ApplyPhase phase, Change *c, uint64 seq)
-{
-	PendingTable *t = &cache->pending;
-
-	pending_write_begin(t);
-	if (c->kind == CH_QUEUED && phase == PHASE_PRE_COMMIT)
-	{
-		if (t->n < PENDING_MAX)
-		{
-			t->e[t->n].post_id = c->key;
-			t->e[t->n].orig_id = c->a;
-			t->e[t->n].author_id = c->b;
-			t->e[t->n].seq = PG_UINT64_MAX;
-			t->n++;
-		}
-		else
-			t->dropped++;
-	}
-	else
-	{
-		for (int i = 0; i < t->n; i++)
-		{
-			PendingPost *pp = &t->e[i];
-			bool		match;
-
-			if (c->kind == CH_QUEUED)
-				match = pp->post_id == c->key;
-			else
-				match = pp->author_id == c->key && pp->post_id >= c->a && pp->post_id <= c->b;
-			if (!match)
-				continue;
-			if (c->kind == CH_QUEUED && phase == PHASE_COMMIT)
-			{
-				pp->seq = seq;
-				break;
-			}
-			/* abort, or delivered: remove by moving the last one here */
-			t->e[i] = t->e[t->n - 1];
-			t->n--;
-			i--;
-		}
-	}
-	pending_write_end(t);
-}
-
-static void
-apply_changes(ApplyPhase phase)
-{
-	uint64		seq = 0;
-
-	if (phase == PHASE_COMMIT)
-		seq = pg_atomic_add_fetch_u64(&cache->seq, 1);
-
-	for (int i = 0; i < nchanges; i++)
-	{
-		Change	   *c = &changes[i];
-		uint64		hash;
-		int			pi;
-		CachePart  *p;
-		SlotHead   *s;
-
-		switch (c->kind)
-		{
-			case CH_FEED:
-			case CH_APPEND:
-			case CH_POST:
-			case CH_LIKE:
-				pi = part_index(c->key, c->kind == CH_FEED || c->kind == CH_APPEND, &hash);
-				p = &cache->parts[pi];
-				if (c->kind == CH_APPEND && phase != PHASE_COMMIT)
-					break;		/* appends only exist once committed */
-				LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
-				s = part_find(p, hash, c->key);
-				if (c->kind == CH_APPEND)
-				{
-					if (s != NULL)
-					{
-						apply_append((FeedSlot *) s, c->a, c->b);
-						((FeedSlot *) s)->last_change = seq;
-					}
-					LWLockRelease(part_lock(pi));
-					break;
-				}
-				if (phase == PHASE_PRE_COMMIT)
-				{
-					p->pending++;
-					if (s != NULL && c->kind == CH_FEED)
-						((FeedSlot *) s)->valid = false;
-					else if (s != NULL && c->kind == CH_POST)
-						part_free(p, s);
-				}
-				else
-				{
-					p->pending--;
-					if (phase == PHASE_COMMIT)
-					{
-						p->last_change = Max(p->last_change, seq);
-						if (s != NULL && c->kind == CH_FEED)
-						{
-							((FeedSlot *) s)->valid = false;
-							((FeedSlot *) s)->last_change = seq;
-						}
-						else if (s != NULL && c->kind == CH_POST)
-							part_free(p, s);
-						else if (s != NULL && c->kind == CH_LIKE)
-							((PostSlot *) s)->like_count += c->a;
-					}
-				}
-				LWLockRelease(part_lock(pi));
-				break;
-			case CH_PULL:
-				{
-					int			b = pull_bucket(c->key);
-
-					if (phase == PHASE_PRE_COMMIT)
-					{
-						pg_atomic_fetch_add_u32(&cache->pull_pending[b], 1);
-						if (c->a)
-							pg_atomic_fetch_add_u32(&cache->feeds_pending, 1);
-						break;
-					}
-					if (phase == PHASE_COMMIT)
-					{
-						advance_u64(&cache->pull_last[b], seq);
-						if (c->a)
-							advance_u64(&cache->feeds_last, seq);
-					}
-					pg_atomic_fetch_sub_u32(&cache->pull_pending[b], 1);
-					if (c->a)
-						pg_atomic_fetch_sub_u32(&cache->feeds_pending, 1);
-				}
-				break;
-			case CH_QUEUED:
-				pending_apply(phase, c, seq);
-				break;
-			case CH_DELIVERED:
-				if (phase == PHASE_COMMIT)
-					pending_apply(phase, c, seq);
-				break;
-			case CH_ALL_FEEDS:
-			case CH_ALL_POSTS:
-				{
-					bool		feeds = c->kind == CH_ALL_FEEDS;
-					pg_atomic_uint32 *pending = feeds ? &cache->feeds_pending : &cache->posts_pending;
-
-					if (phase == PHASE_PRE_COMMIT)
-					{
-						pg_atomic_fetch_add_u32(pending, 1);
-						break;
-					}
-					if (phase == PHASE_COMMIT)
-						advance_u64(feeds ? &cache->feeds_last : &cache->posts_last, seq);
-					pg_atomic_fetch_sub_u32(pending, 1);
-				}
-				break;
-		}
-	}
-}
-
-static void
-forget_changes(void)
-{
-	/* the array lives in TopTransactionContext, which goes with the xact */
-	changes = NULL;
-	nchanges = 0;
-	maxchanges = 0;
-	changes_prepared = false;
-}
-
-static void
-cache_xact_callback(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PARALLEL_PRE_COMMIT:
-			if (nchanges > 0 && !changes_prepared)
-			{
-				pg_atomic_fetch_add_u32(&cache->inflight, 1);
-				apply_changes(PHASE_PRE_COMMIT);
-				changes_prepared = true;
-			}
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			if (changes_prepared)
-			{
-				apply_changes(PHASE_COMMIT);
-				pg_atomic_fetch_sub_u32(&cache->inflight, 1);
-			}
-			forget_changes();
-			if (building)
-				feed_cache_feed_release(building_user);
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			if (changes_prepared)
-			{
-				apply_changes(PHASE_ABORT);
-				pg_atomic_fetch_sub_u32(&cache->inflight, 1);
-			}
-			forget_changes();
-			if (building)
-				feed_cache_feed_release(building_user);
-			break;
-		case XACT_EVENT_PRE_PREPARE:
-			if (nchanges > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that changed feed data"),
-						 errdetail("The feed cache applies a transaction's changes when it commits, which a prepared transaction does not do in this session."),
-						 errhint("Commit feed changes in ordinary transactions.")));
-			break;
-		default:
-			break;
-	}
-}
-
-/*
- * A rolled-back subtransaction's deliveries and likes never happened; its
- * invalidations are kept (harmless, and a window it read may be gone).
- */
-static void
-cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					   SubTransactionId parentSubid, void *arg)
-{
-	int			level = GetCurrentTransactionNestLevel();
-
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
-		int			kept = 0;
-
-		for (int i = 0; i < nchanges; i++)
-		{
-			Change	   *c = &changes[i];
-
-			if (c->level >= level &&
-				(c->kind == CH_APPEND || c->kind == CH_LIKE ||
-				 c->kind == CH_QUEUED || c->kind == CH_DELIVERED))
-				continue;
-			changes[kept++] = *c;
-		}
-		nchanges = kept;
-		if (building)
-			feed_cache_feed_release(building_user);
-	}
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-	{
-		for (int i = 0; i < nchanges; i++)
-			if (changes[i].level >= level)
-				changes[i].level = level - 1;
-	}
-}
-
-bool
-feed_cache_quiet(void)
-{
-	return cache == NULL || pg_atomic_read_u32(&cache->inflight) == 0;
 }
 
 /* ---- SQL-callable: stats and reset ---- */
@@ -1480,11 +842,11 @@ feed_cache_stats(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	memset(sums, 0, sizeof(sums));
 	memset(nulls, 0, sizeof(nulls));
-	if (cache != NULL)
+	if (feed_cache_shm != NULL)
 	{
 		for (int i = 0; i < CACHE_FEED_PARTS + CACHE_POST_PARTS; i++)
 		{
-			CachePart  *p = &cache->parts[i];
+			CachePart  *p = &feed_cache_shm->parts[i];
 
 			for (int st = 0; st < ST_COUNT; st++)
 				sums[st] += pg_atomic_read_u64(&p->stats[st]);
@@ -1517,7 +879,7 @@ feed_cache_stats(PG_FUNCTION_ARGS)
 	values[11] = Int64GetDatum(feeds);
 	values[12] = Int64GetDatum(posts);
 	values[13] = Int64GetDatum(feeds * (int64) sizeof(FeedSlot) + posts * (int64) sizeof(PostSlot));
-	values[14] = Int64GetDatum(cache == NULL ? 0 : (int64) cache_layout(NULL));
+	values[14] = Int64GetDatum(feed_cache_shm == NULL ? 0 : (int64) cache_layout(NULL));
 	if (lookups > 0)
 		values[15] = Float8GetDatum((double) (sums[ST_HITS] + sums[ST_STALE]) / lookups);
 	else
@@ -1532,11 +894,11 @@ feed_cache_sample(bool windows, int64 *ids, int max)
 	int			first = windows ? 0 : CACHE_FEED_PARTS;
 	int			last = windows ? CACHE_FEED_PARTS : CACHE_FEED_PARTS + CACHE_POST_PARTS;
 
-	if (cache == NULL)
+	if (feed_cache_shm == NULL)
 		return 0;
 	for (int i = first; i < last && n < max; i++)
 	{
-		CachePart  *p = &cache->parts[i];
+		CachePart  *p = &feed_cache_shm->parts[i];
 
 		LWLockAcquire(part_lock(i), LW_SHARED);
 		for (int32 s = 0; s < p->nslots && n < max; s++)
@@ -1561,7 +923,7 @@ feed_cache_feed_peek(int64 user_id, FeedCacheEntry *entries, int *n, bool *compl
 	bool		ok;
 
 	LWLockAcquire(part_lock(pi), LW_SHARED);
-	f = (FeedSlot *) part_find(&cache->parts[pi], hash, user_id);
+	f = (FeedSlot *) feed_cache_part_find(&feed_cache_shm->parts[pi], hash, user_id);
 	ok = f != NULL && feed_slot_servable(f, npending);
 	if (ok)
 	{
@@ -1583,14 +945,14 @@ feed_cache_clear(void)
 {
 	uint64		seq;
 
-	if (cache == NULL)
+	if (feed_cache_shm == NULL)
 		return;
-	seq = pg_atomic_add_fetch_u64(&cache->seq, 1);
-	advance_u64(&cache->feeds_last, seq);
-	advance_u64(&cache->posts_last, seq);
+	seq = pg_atomic_add_fetch_u64(&feed_cache_shm->seq, 1);
+	advance_u64(&feed_cache_shm->feeds_last, seq);
+	advance_u64(&feed_cache_shm->posts_last, seq);
 	for (int i = 0; i < CACHE_FEED_PARTS + CACHE_POST_PARTS; i++)
 	{
-		CachePart  *p = &cache->parts[i];
+		CachePart  *p = &feed_cache_shm->parts[i];
 
 		LWLockAcquire(part_lock(i), LW_EXCLUSIVE);
 		for (int32 s = 0; s < p->nslots; s++)
@@ -1605,7 +967,7 @@ feed_cache_clear(void)
 				((FeedSlot *) h)->last_change = seq;
 				continue;
 			}
-			part_free(p, h);
+			feed_cache_part_free(p, h);
 		}
 		p->last_change = Max(p->last_change, seq);
 		LWLockRelease(part_lock(i));

@@ -1,0 +1,239 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache_internal.h
+ *	  Shared-memory layout of the feed cache, shared by cache.c (arenas and
+ *	  the read side) and cache_sync.c (changes applied at commit).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FEED_CACHE_INTERNAL_H
+#define FEED_CACHE_INTERNAL_H
+
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+
+#include "cache.h"
+
+#define CACHE_FEED_PARTS	64
+#define CACHE_POST_PARTS	64
+#define PULL_BUCKETS		1024
+#define PENDING_MAX			4096
+#define BLOOM_BITS			4096
+
+typedef struct SlotHead
+{
+	int64		key;
+	int32		next;			/* hash chain or free list; -1 ends it */
+	bool		used;
+	pg_atomic_uint32 referenced;	/* CLOCK bit */
+} SlotHead;
+
+typedef struct FeedSlot
+{
+	SlotHead	head;			/* key: user id */
+	bool		valid;			/* entries may be served */
+	bool		complete;		/* the window holds the whole feed */
+	int			builder;		/* pid of the backend building it, 0: none */
+	TimestampTz build_started;
+	TimestampTz built_at;
+	uint64		seq0;			/* change sequence before the build's snapshot */
+	uint64		last_change;	/* stamp of the last change applied to it */
+	int32		n;
+	uint64		pullmap[PULL_BUCKETS / 64];
+	uint64		followees[BLOOM_BITS / 64];	/* Bloom filter of followed authors */
+	FeedCacheEntry e[FEED_CACHE_WINDOW];	/* newest first */
+} FeedSlot;
+
+typedef struct PostSlot
+{
+	SlotHead	head;			/* key: post id */
+	int64		author_id;
+	int64		repost_of;
+	TimestampTz created_at;
+	int64		like_count;
+	uint64		seq0;
+	bool		deleted;
+	bool		body_null;
+	uint16		body_len;
+	char		body[FEED_CACHE_BODY_MAX];
+} PostSlot;
+
+typedef enum CacheStat
+{
+	ST_HITS,
+	ST_MISSES,
+	ST_STALE,
+	ST_WAITS,
+	ST_WAIT_TIMEOUTS,
+	ST_REBUILDS,
+	ST_REJECTED,
+	ST_FEED_EVICTIONS,
+	ST_DISCARDS,
+	ST_UNCACHED,
+	ST_POST_HITS,
+	ST_POST_MISSES,
+	ST_POST_EVICTIONS,
+	ST_COUNT
+} CacheStat;
+
+typedef struct CachePart
+{
+	ConditionVariable cv;		/* a build in this partition ended */
+	uint32		pending;		/* committing writers touching it (lock) */
+	uint64		last_change;	/* newest stamp of those writers (lock) */
+	int32		free_head;
+	int32		hand;
+	int32		nslots;
+	int32		nbuckets;
+	int32		used;
+	Size		slot_size;
+	Size		slots_off;		/* from the start of CacheShared */
+	Size		buckets_off;
+	pg_atomic_uint64 stats[ST_COUNT];
+} CachePart;
+
+/*
+ * Posts committed but not yet delivered to every follower.  A window built
+ * before such a post committed lacks it until fanout appends it; serving
+ * checks the (short) list so that a follower sees the post at once.
+ * Readers copy the list without a lock (a sequence counter, even when
+ * stable), so the read path never writes shared memory for it.
+ */
+typedef struct PendingPost
+{
+	int64		post_id;
+	int64		orig_id;
+	int64		author_id;
+	uint64		seq;			/* commit stamp; PG_UINT64_MAX while committing */
+} PendingPost;
+
+typedef struct PendingTable
+{
+	slock_t		mutex;			/* writers */
+	pg_atomic_uint64 version;	/* odd while a writer changes the list */
+	int			n;
+	uint64		dropped;		/* posts not tracked: the table was full */
+	PendingPost e[PENDING_MAX];
+} PendingTable;
+
+typedef struct CacheShared
+{
+	pg_atomic_uint64 seq;		/* the change sequence */
+	pg_atomic_uint32 inflight;	/* transactions between PRE_COMMIT and end */
+	pg_atomic_uint32 feeds_pending;
+	pg_atomic_uint64 feeds_last;
+	pg_atomic_uint32 posts_pending;
+	pg_atomic_uint64 posts_last;
+	pg_atomic_uint32 pull_pending[PULL_BUCKETS];
+	pg_atomic_uint64 pull_last[PULL_BUCKETS];
+	PendingTable pending;
+	CachePart	parts[CACHE_FEED_PARTS + CACHE_POST_PARTS];
+} CacheShared;
+
+extern CacheShared *feed_cache_shm;
+extern LWLockPadded *feed_cache_locks;
+
+static inline uint64
+mix64(uint64 x)
+{
+	x ^= x >> 33;
+	x *= UINT64CONST(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return x;
+}
+
+static inline int
+part_index(int64 key, bool feeds, uint64 *hash)
+{
+	uint64		h = mix64((uint64) key);
+
+	*hash = h >> 32;
+	return feeds ? (int) (h % CACHE_FEED_PARTS)
+		: CACHE_FEED_PARTS + (int) (h % CACHE_POST_PARTS);
+}
+
+static inline LWLock *
+part_lock(int idx)
+{
+	return &feed_cache_locks[idx].lock;
+}
+
+static inline SlotHead *
+slot_at(CachePart *p, int32 idx)
+{
+	return (SlotHead *) ((char *) feed_cache_shm + p->slots_off + (Size) idx * p->slot_size);
+}
+
+static inline int32 *
+part_buckets(CachePart *p)
+{
+	return (int32 *) ((char *) feed_cache_shm + p->buckets_off);
+}
+
+static inline int32
+slot_index(CachePart *p, SlotHead *s)
+{
+	return (int32) (((char *) s - ((char *) feed_cache_shm + p->slots_off)) / p->slot_size);
+}
+
+static inline void
+stat_add(CachePart *p, CacheStat st)
+{
+	pg_atomic_fetch_add_u64(&p->stats[st], 1);
+}
+
+/* Advances an atomic stamp; stamps of concurrent commits may arrive out of order. */
+static inline void
+advance_u64(pg_atomic_uint64 *a, uint64 v)
+{
+	uint64		cur = pg_atomic_read_u64(a);
+
+	while (cur < v && !pg_atomic_compare_exchange_u64(a, &cur, v))
+		;
+}
+
+/* pending must be read before last: a writer stamps before it lowers pending */
+static inline bool
+stamp_ok(pg_atomic_uint32 *pending, pg_atomic_uint64 *last, uint64 seq0)
+{
+	if (pg_atomic_read_u32(pending) != 0)
+		return false;
+	pg_read_barrier();
+	return pg_atomic_read_u64(last) <= seq0;
+}
+
+static inline int
+pull_bucket(int64 author)
+{
+	return (int) (mix64((uint64) author ^ UINT64CONST(0x5bd1e995)) % PULL_BUCKETS);
+}
+
+/* Writers of the pending list hold the mutex; readers use the counter. */
+static inline void
+pending_write_begin(PendingTable *t)
+{
+	SpinLockAcquire(&t->mutex);
+	pg_atomic_fetch_add_u64(&t->version, 1);
+}
+
+static inline void
+pending_write_end(PendingTable *t)
+{
+	pg_atomic_fetch_add_u64(&t->version, 1);
+	SpinLockRelease(&t->mutex);
+}
+
+/* cache.c */
+extern SlotHead *feed_cache_part_find(CachePart *p, uint64 hash, int64 key);
+extern void feed_cache_part_free(CachePart *p, SlotHead *s);
+extern void feed_cache_abort_build(void);
+
+/* cache_sync.c */
+extern void feed_cache_sync_register(void);
+extern bool feed_cache_sync_pending(void);
+
+#endif							/* FEED_CACHE_INTERNAL_H */
