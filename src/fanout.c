@@ -21,6 +21,7 @@
 
 #include "catalog/pg_type_d.h"
 #include "datatype/timestamp.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/timestamp.h"
@@ -275,6 +276,38 @@ max_delta_id(void)
 }
 
 /*
+ * Will the fanout workers do the work, or must the caller?  Decided once
+ * per call: work the caller applies stays uncommitted until it returns, and
+ * workers that started meanwhile would block on those rows while the
+ * caller waited for them.  Workers configured for this database but not up
+ * yet (the launcher retries while the database is being created) are
+ * waited for, a few seconds at most.
+ */
+static bool
+workers_will_serve(TimestampTz deadline)
+{
+	TimestampTz until;
+	char	   *dbname;
+
+	if (feed_workers_serving())
+		return true;
+	dbname = get_database_name(MyDatabaseId);
+	if (feed_fanout_workers == 0 || dbname == NULL || strcmp(dbname, feed_database) != 0)
+		return false;
+	until = Min(deadline, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000));
+	while (GetCurrentTimestamp() < until)
+	{
+		CHECK_FOR_INTERRUPTS();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 WAIT_IDLE_POLL_MS * 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (feed_workers_serving())
+			return true;
+	}
+	return false;
+}
+
+/*
  * feed.wait_idle(timeout interval DEFAULT '30 s') -> boolean
  *
  * Returns true once the work committed before the call (fanout jobs, inbox
@@ -293,6 +326,8 @@ feed_wait_idle(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	int64		max_delta;
 	bool		idle = false;
+	bool		use_workers;
+	TimestampTz last_served;
 
 	feed_check_preloaded();
 	if (PG_ARGISNULL(0))
@@ -310,12 +345,15 @@ feed_wait_idle(PG_FUNCTION_ARGS)
 	start = GetCurrentTimestamp();
 	deadline = TimestampTzPlusMilliseconds(start, timeout_us / 1000);
 
+	use_workers = workers_will_serve(deadline);
+	last_served = GetCurrentTimestamp();
 	feed_spi_connect();
 	max_delta = max_delta_id();
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (feed_workers_serving())
+
+		if (use_workers)
 		{
 			if (!work_pending(start, max_delta) && feed_cache_quiet())
 			{
@@ -324,6 +362,14 @@ feed_wait_idle(PG_FUNCTION_ARGS)
 			}
 			if (GetCurrentTimestamp() >= deadline)
 				break;
+			/* the pool was shrunk to 0 (or died): do the rest here */
+			if (feed_workers_serving())
+				last_served = GetCurrentTimestamp();
+			else if (GetCurrentTimestamp() - last_served > 2 * USECS_PER_SEC)
+			{
+				use_workers = false;
+				continue;
+			}
 			feed_workers_wake_all();
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 WAIT_IDLE_POLL_MS, PG_WAIT_EXTENSION);

@@ -141,3 +141,11 @@ ORDER BY s.follower_count DESC, u.handle;
 SELECT feed.follow(:alice, :alice);
 \set VERBOSITY default
 \set ON_ERROR_STOP 1
+
+\echo
+\echo '== 8. The feed cache: the second read of a feed comes from shared memory'
+SELECT feed.cache_reset();
+SELECT count(*) AS "alice rows (builds her cached window)" FROM feed.home(:alice);
+SELECT count(*) AS "alice rows (served from the cache)" FROM feed.home(:alice);
+SELECT hits, misses, rebuilds, feeds, posts, pg_size_pretty(bytes_used) AS used
+FROM feed.cache_stats;
