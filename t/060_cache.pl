@@ -25,6 +25,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
+use FindBin;
+use lib $FindBin::RealBin;
+use FeedTestUtil;
+
 my $timeout = $ENV{FEED_T060_TIMEOUT} // 180;
 my $readers = 50;
 
@@ -44,16 +48,12 @@ $node->safe_psql('postgres',
 
 sub q1 { return $node->safe_psql('regress060', shift) }
 
+# Polls $sql until it returns 't'; on failure, also shows what the readers
+# were waiting for.
 sub eventually
 {
 	my ($sql) = @_;
-	my $deadline = time + $timeout;
-	while (time < $deadline)
-	{
-		return 1 if q1($sql) eq 't';
-		usleep(50_000);
-	}
-	diag("still not true after ${timeout}s: $sql");
+	return 1 if poll_until(\&q1, $sql, $timeout, 50_000);
 	diag("readers by wait event: "
 		  . q1(q{SELECT string_agg(coalesce(wait_event_type, '-') || ':' || coalesce(wait_event, '-') || '=' || n, ', ')
 		         FROM (SELECT wait_event_type, wait_event, count(*) AS n FROM pg_stat_activity
@@ -175,7 +175,7 @@ is($h1 - $h0, 1, 'kill: ... and served from the cache');
 ###########################################################################
 # 3. Stale while revalidate
 ###########################################################################
-$node->safe_psql('postgres', q{ALTER SYSTEM SET feed.cache_ttl = 1; SELECT pg_reload_conf()});
+set_and_reload($node, 'feed.cache_ttl' => '1s');
 usleep(1_500_000);
 my (undef, undef, undef, undef, $st0) = split /\|/, stats();
 $locker->query_safe(q{BEGIN; LOCK TABLE feed.pull_authors IN ACCESS EXCLUSIVE MODE});
@@ -184,7 +184,6 @@ ok( eventually(
 		q{SELECT count(*) = 1 FROM pg_stat_activity
 		  WHERE application_name = 'reader' AND wait_event_type = 'Lock'}),
 	'stale: the first reader after the TTL refreshes (held up by the lock)');
-my $t0 = time;
 is(q1("SELECT count(*) FROM feed.home($viewer, 50)"), $expected,
 	'stale: another reader is served the old copy meanwhile');
 my (undef, undef, undef, undef, $st1) = split /\|/, stats();
@@ -192,7 +191,7 @@ is($st1 - $st0, 1, 'stale: counted as a stale serve');
 $locker->query_safe('COMMIT');
 finish_readers('stale', @s);
 $locker->quit;
-$node->safe_psql('postgres', q{ALTER SYSTEM RESET feed.cache_ttl; SELECT pg_reload_conf()});
+set_and_reload($node, 'feed.cache_ttl' => undef);
 
 ###########################################################################
 # 4. The differential test with the default cache size
