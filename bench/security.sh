@@ -32,21 +32,21 @@
 #                         second entry point rather than an ALTER FUNCTION
 #                         between runs, which would invalidate every cached
 #                         plan and feed cache entry mid-benchmark)
-#   4. prints tps per round, the median and the best round, and the
-#      overheads (from the best rounds): client_login / service,
-#      client_session / service_fixed, service / superuser, superuser /
-#      unpinned;
+#   4. prints, per variant and round, tps and the server's CPU time per
+#      transaction (utime + stime of the postmaster and all its children,
+#      reaped ones included, from /proc, over the run), and the overheads
+#      from the median CPU time: client_login / service, client_session /
+#      service_fixed, service / superuser, superuser / unpinned.  CPU time
+#      per transaction, unlike tps, does not depend on what else the
+#      machine is running;
 #   5. the same comparisons without the network round trip: one backend per
 #      variant runs feed.home SEC_CALLS times in one statement (LATERAL over
-#      public.viewers), SEC_INNER_ROUNDS interleaved rounds; prints
-#      microseconds per call (median and fastest round) and the overheads
-#      from the fastest rounds.  On a machine shared with other work, the
-#      fastest of several interleaved rounds is the least disturbed one;
-#      these are steadier than the pgbench figures.
+#      public.viewers), 10 times, SEC_INNER_ROUNDS interleaved rounds; CPU
+#      time of that backend (/proc/self/stat) per call, median and overheads.
 #
 # Knobs (environment): SEC_USERS (2000), SEC_FOLLOWS (50),
 # SEC_POSTS_PER_USER (10), SEC_CLIENTS (2), SEC_DURATION (10), SEC_ROUNDS (3),
-# SEC_WARMUP (5), SEC_CALLS (2000), SEC_INNER_ROUNDS (7), SEC_PORT (54333), SEC_KEEP=1 keeps the
+# SEC_WARMUP (5), SEC_CALLS (2000), SEC_INNER_ROUNDS (5), SEC_PORT (54333), SEC_KEEP=1 keeps the
 # cluster directory.
 set -euo pipefail
 
@@ -58,7 +58,8 @@ DURATION=${SEC_DURATION:-10}
 ROUNDS=${SEC_ROUNDS:-3}
 WARMUP=${SEC_WARMUP:-5}
 CALLS=${SEC_CALLS:-2000}
-INNER_ROUNDS=${SEC_INNER_ROUNDS:-7}
+INNER_ROUNDS=${SEC_INNER_ROUNDS:-5}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
 port=${SEC_PORT:-54333}
 VARIANTS="service client_login service_fixed client_session superuser unpinned"
 
@@ -152,14 +153,23 @@ CREATE FUNCTION public.home_unpinned(viewer bigint, lim integer DEFAULT 50, befo
 RETURNS TABLE (entry_id bigint, post_id bigint, author_id bigint, reposted_by bigint,
                body text, created_at timestamptz, like_count bigint)
 AS '\$libdir/feed', 'feed_home' LANGUAGE C VOLATILE SECURITY DEFINER ROWS 50;
--- microseconds per row of a statement, measured inside the backend
+-- CPU time of this backend so far, in clock ticks (utime + stime)
+CREATE FUNCTION public.cpu_ticks() RETURNS bigint
+LANGUAGE sql SECURITY DEFINER AS \$\$
+    SELECT f[12]::bigint + f[13]::bigint
+    FROM regexp_split_to_array(regexp_replace(pg_read_file('/proc/self/stat'), '^.*\) ', ''), ' ') f
+\$\$;
+GRANT EXECUTE ON FUNCTION public.cpu_ticks() TO PUBLIC;
+-- CPU microseconds per row of a statement run 10 times, in this backend
 CREATE FUNCTION public.usecs_per_call(q text, n integer) RETURNS numeric
 LANGUAGE plpgsql AS \$\$
 DECLARE
-    t0 timestamptz := clock_timestamp();
+    t0 bigint := public.cpu_ticks();
 BEGIN
-    EXECUTE q;
-    RETURN round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / n, 1);
+    FOR r IN 1 .. 10 LOOP
+        EXECUTE q;
+    END LOOP;
+    RETURN round((public.cpu_ticks() - t0) * $TICK_US.0 / (10 * n), 1);
 END
 \$\$;
 EOF
@@ -200,46 +210,63 @@ role_of() {
 	esac
 }
 
-run() { # variant seconds -> tps
-	local v=$1 secs=$2
-	as_pg "$bindir/pgbench" -h "$dir" -p "$port" -U "$(role_of "$v")" -n -M prepared \
-		-c "$CLIENTS" -j "$CLIENTS" -T "$secs" -D logged_in=0 -f "$dir/scripts/$v.sql" bench 2>&1 |
-		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+# CPU ticks used so far by the server: the postmaster, its live children,
+# and the children it has reaped (the pgbench backends, once they exit).
+cluster_ticks() {
+	local pm t p
+	pm=$(head -n 1 "$dir/data/postmaster.pid")
+	t=$(sed 's/.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}')
+	for p in $(pgrep -P "$pm"); do
+		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
+	done
+	echo "$t"
+}
+
+run() { # variant seconds -> "tps cpu_us_per_transaction"
+	local v=$1 secs=$2 t0 t1 out tps n
+	t0=$(cluster_ticks)
+	out=$(as_pg "$bindir/pgbench" -h "$dir" -p "$port" -U "$(role_of "$v")" -n -M prepared \
+		-c "$CLIENTS" -j "$CLIENTS" -T "$secs" -D logged_in=0 -f "$dir/scripts/$v.sql" bench 2>&1)
+	sleep 0.5 # let the postmaster reap the backends
+	t1=$(cluster_ticks)
+	tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+	n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+	awk -v tps="$tps" -v n="$n" -v d=$((t1 - t0)) -v tick="$TICK_US" \
+		'BEGIN { printf "%.0f %.1f\n", tps, (n > 0 ? d * tick / n : 0) }'
 }
 
 echo
 echo "== $(ts) warm-up (${WARMUP}s per variant)"
 for v in $VARIANTS; do run "$v" "$WARMUP" >/dev/null; done
 
-declare -A results
+declare -A results cpus
 for r in $(seq 1 "$ROUNDS"); do
 	echo "== $(ts) round $r"
 	for v in $VARIANTS; do
-		t=$(run "$v" "$DURATION")
+		read -r t c < <(run "$v" "$DURATION")
 		results[$v]="${results[$v]:-} $t"
-		printf '   %-15s %10s tps\n' "$v" "$t"
+		cpus[$v]="${cpus[$v]:-} $c"
+		printf '   %-15s %8s tps %8s us server CPU per transaction\n' "$v" "$t" "$c"
 	done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-largest() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -n 1; }
-smallest() { tr ' ' '\n' | grep -v '^$' | sort -g | head -n 1; }
 declare -A med
 echo
-echo "| variant | tps per round | median tps | best round |"
-echo "|---|---|---|---|"
+echo "| variant | tps per round | server CPU us per transaction, per round | median tps | median CPU us |"
+echo "|---|---|---|---|---|"
 for v in $VARIANTS; do
-	med[$v]=$(echo "${results[$v]}" | largest)
-	echo "| $v |${results[$v]} | $(echo "${results[$v]}" | median) | ${med[$v]} |"
+	med[$v]=$(echo "${cpus[$v]}" | median)
+	echo "| $v |${results[$v]} |${cpus[$v]} | $(echo "${results[$v]}" | median) | ${med[$v]} |"
 done
-overhead() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f%%", (b / a - 1) * 100 }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f%% (%+.1f us)", (a / b - 1) * 100, a - b }'; }
 echo
-echo "| comparison (best rounds) | overhead (time per call) |"
+echo "| comparison (pgbench, median server CPU per transaction) | overhead |"
 echo "|---|---|"
-echo "| client_login vs service (login + home vs home) | $(overhead "${med[client_login]}" "${med[service]}") |"
-echo "| client_session vs service_fixed (per-call check of a logged-in session) | $(overhead "${med[client_session]}" "${med[service_fixed]}") |"
-echo "| service vs superuser (role check + rate limit) | $(overhead "${med[service]}" "${med[superuser]}") |"
-echo "| superuser vs unpinned (SET search_path on the function) | $(overhead "${med[superuser]}" "${med[unpinned]}") |"
+echo "| client_login vs service (login + home vs home) | $(pct "${med[client_login]}" "${med[service]}") |"
+echo "| client_session vs service_fixed (per-call check of a logged-in session) | $(pct "${med[client_session]}" "${med[service_fixed]}") |"
+echo "| service vs superuser (role check + rate limit) | $(pct "${med[service]}" "${med[superuser]}") |"
+echo "| superuser vs unpinned (SET search_path on the function) | $(pct "${med[superuser]}" "${med[unpinned]}") |"
 # ---------------------------------------------------------------------------
 # In-backend time per call
 # ---------------------------------------------------------------------------
@@ -265,7 +292,7 @@ inner() { # variant -> microseconds per call
 	} | psql_pg -At | tail -n 1
 }
 echo
-echo "== $(ts) in-backend: $n calls per statement, $INNER_ROUNDS rounds"
+echo "== $(ts) in-backend: $n calls per statement, 10 statements, $INNER_ROUNDS rounds"
 for v in $VARIANTS; do inner "$v" >/dev/null; done
 declare -A inres
 for r in $(seq 1 "$INNER_ROUNDS"); do
@@ -275,20 +302,18 @@ for r in $(seq 1 "$INNER_ROUNDS"); do
 done
 declare -A inmed
 echo
-echo "| variant | us per call, per round | median | fastest round |"
-echo "|---|---|---|---|"
+echo "| variant | CPU us per call, per round | median |"
+echo "|---|---|---|"
 for v in $VARIANTS; do
-	inmed[$v]=$(echo "${inres[$v]}" | smallest)
-	echo "| $v |${inres[$v]} | $(echo "${inres[$v]}" | median) | ${inmed[$v]} |"
+	inmed[$v]=$(echo "${inres[$v]}" | median)
+	echo "| $v |${inres[$v]} | ${inmed[$v]} |"
 done
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f%% (%+.1f us)", (a / b - 1) * 100, a - b }'; }
 echo
-echo "| comparison (in-backend, fastest rounds) | overhead per call |"
+echo "| comparison (in-backend, median CPU per call) | overhead |"
 echo "|---|---|"
 echo "| client_login vs service (login + home vs home) | $(pct "${inmed[client_login]}" "${inmed[service]}") |"
 echo "| client_session vs service_fixed (per-call check of a logged-in session) | $(pct "${inmed[client_session]}" "${inmed[service_fixed]}") |"
 echo "| service vs superuser (role check + rate limit) | $(pct "${inmed[service]}" "${inmed[superuser]}") |"
 echo "| superuser vs unpinned (SET search_path on the function) | $(pct "${inmed[superuser]}" "${inmed[unpinned]}") |"
-
 echo
 echo "refused by rate limits during the run (must be 0): $(val "SELECT reads_refused FROM feed.security_status()")"
