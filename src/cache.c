@@ -367,8 +367,11 @@ pow2_at_least(Size n)
 static Size
 cache_layout(CacheShared *init)
 {
-	Size		bytes = (Size) feed_cache_size_kb * 1024;
 	Size		off = MAXALIGN(sizeof(CacheShared));
+	Size		size = (Size) feed_cache_size_kb * 1024;
+
+	/* the fixed part comes out of the budget too (a tiny cache gets 1 slot a partition) */
+	Size		bytes = size > off ? size - off : 0;
 
 	for (int i = 0; i < CACHE_FEED_PARTS + CACHE_POST_PARTS; i++)
 	{
