@@ -33,8 +33,9 @@
 #                         between runs, which would invalidate every cached
 #                         plan and feed cache entry mid-benchmark)
 #   4. prints, per variant and round, tps and the server's CPU time per
-#      transaction (utime + stime of the postmaster and all its children,
-#      reaped ones included, from /proc, over the run), and the overheads
+#      transaction (utime + stime of the run's backends, which the postmaster
+#      has reaped when they exit: its cutime + cstime from /proc; background
+#      workers excluded), and the overheads
 #      from the median CPU time: client_login / service, client_session /
 #      service_fixed, service / superuser, superuser / unpinned.  CPU time
 #      per transaction, unlike tps, does not depend on what else the
@@ -210,16 +211,14 @@ role_of() {
 	esac
 }
 
-# CPU ticks used so far by the server: the postmaster, its live children,
-# and the children it has reaped (the pgbench backends, once they exit).
+# CPU ticks of the server processes that have exited and been reaped so far
+# (the postmaster's cutime + cstime): a pgbench run's backends, once they
+# exit, and nothing else -- the background workers (fanout, launcher, cache
+# builds) keep running and stay out of the count.
 cluster_ticks() {
-	local pm t p
+	local pm
 	pm=$(head -n 1 "$dir/data/postmaster.pid")
-	t=$(sed 's/.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}')
-	for p in $(pgrep -P "$pm"); do
-		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
-	done
-	echo "$t"
+	sed 's/.*) //' "/proc/$pm/stat" | awk '{print $14 + $15}'
 }
 
 run() { # variant seconds -> "tps cpu_us_per_transaction"
