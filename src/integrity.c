@@ -643,6 +643,7 @@ static const CronJob cron_jobs[] = {
 	{"feed_reconcile_counts", "17 * * * *", "SELECT * FROM feed.reconcile_counts()"},
 	{"feed_repair_inboxes", "*/10 * * * *", "SELECT * FROM feed.repair_inboxes()"},
 	{"feed_purge_tombstones", "41 3 * * *", "SELECT feed.purge_tombstones()"},
+	{"feed_expire_tokens", "43 3 * * *", "SELECT feed.expire_tokens()"},
 	{"feed_verify", "*/15 * * * *",
 	"INSERT INTO feed.verify_log (check_name, problems, sample) "
 	"SELECT check_name, problems, sample FROM feed.verify() WHERE problems > 0"},

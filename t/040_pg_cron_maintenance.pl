@@ -2,11 +2,11 @@
 # (DESIGN.md invariants I5 and I6).
 #
 # 1. pg_cron preloaded next to feed: feed.schedule_maintenance(true) creates
-#    the four jobs, they run (minute granularity: the first run comes within
+#    the five jobs, they run (minute granularity: the first run comes within
 #    a minute) and fix what was damaged beforehand: follower_count raised by
 #    hand, an inbox entry of a post that does not exist, a tombstone past
 #    its retention.  A test session holds SHARE locks on
-#    feed.counter_deltas and feed.inbox for the first minute, so that the
+#    feed.counter_deltas, feed.inbox and feed.tokens for the first minute, so that the
 #    read-only feed_verify job runs (and logs the damage) while the jobs that
 #    write wait; once the locks go they all run at the same moment.
 #    feed_repair_inboxes does inbox work only (feed.repair_inboxes(), no
@@ -102,26 +102,27 @@ is(q1(q{SELECT count(*) FROM feed.verify() WHERE problems > 0}),
 	2, 'cron: verify sees two problems before the jobs run');
 
 # Hold the writing jobs back: SHARE locks on feed.counter_deltas (written
-# by reconcile_counts and purge_tombstones) and feed.inbox (written by
-# repair_inboxes) let readers through and stop every statement that writes
-# those tables.
+# by reconcile_counts and purge_tombstones), feed.inbox (written by
+# repair_inboxes) and feed.tokens (expire_tokens) let readers through and
+# stop every statement that writes those tables.
 my ($lk_in, $lk_out, $lk_err) = ('', '', '');
 my $locker = IPC::Run::start(
 	[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') ],
 	'<', \$lk_in, '>', \$lk_out, '2>', \$lk_err,
 	IPC::Run::timeout($timeout + 120));
-$lk_in .= "BEGIN; LOCK TABLE feed.counter_deltas, feed.inbox IN SHARE MODE; SELECT 'locked';\n";
+$lk_in .= "BEGIN; LOCK TABLE feed.counter_deltas, feed.inbox, feed.tokens IN SHARE MODE; SELECT 'locked';\n";
 $locker->pump until $lk_out =~ /locked/;
-pass('cron: writers of feed.counter_deltas and feed.inbox held back');
+pass('cron: writers of feed.counter_deltas, feed.inbox and feed.tokens held back');
 
 is(q1(q{SELECT count(*) FROM cron.job}), 0, 'cron: no job before scheduling');
-is(q1(q{SELECT feed.schedule_maintenance(true)}), 4, 'cron: schedule_maintenance(true) returns 4');
+is(q1(q{SELECT feed.schedule_maintenance(true)}), 5, 'cron: schedule_maintenance(true) returns 5');
 is( q1(
 		q{SELECT string_agg(jobname || ' ' || schedule || ' ' || database || ' ' || active, ', '
                             ORDER BY jobname) FROM cron.job}),
-	'feed_purge_tombstones * * * * * postgres true, feed_reconcile_counts * * * * * postgres true, '
+	'feed_expire_tokens * * * * * postgres true, '
+	  . 'feed_purge_tombstones * * * * * postgres true, feed_reconcile_counts * * * * * postgres true, '
 	  . 'feed_repair_inboxes * * * * * postgres true, feed_verify * * * * * postgres true',
-	'cron: four jobs, every minute, in this database');
+	'cron: five jobs, every minute, in this database');
 my $jobids = q1(q{SELECT string_agg(jobid::text, ',' ORDER BY jobname) FROM cron.job});
 
 # Runs that finished, per job: "name:status" sorted.
@@ -147,12 +148,12 @@ is( q1(
 	'cron: feed_verify logged each problem in feed.verify_log');
 is(q1(q{SELECT count(*) FROM feed.reconcile_log}), 0, 'cron: nothing reconciled yet');
 
-# Let the other three run, at the same moment.
+# Let the other four run, at the same moment.
 $lk_in .= "COMMIT;\n";
 ok($locker->finish, 'cron: the lock session ended cleanly');
 
 wait_for(
-	q{SELECT count(DISTINCT j.jobname) = 4 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+	q{SELECT count(DISTINCT j.jobname) = 5 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
       WHERE d.status IN ('succeeded', 'failed')},
 	'a finished run of every job');
 my $runs = q1(
@@ -160,8 +161,8 @@ my $runs = q1(
       FROM cron.job_run_details d JOIN cron.job j USING (jobid)
       WHERE d.status IN ('succeeded', 'failed')});
 is( $runs,
-	'feed_purge_tombstones:succeeded, feed_reconcile_counts:succeeded, '
-	  . 'feed_repair_inboxes:succeeded, feed_verify:succeeded',
+	'feed_expire_tokens:succeeded, feed_purge_tombstones:succeeded, '
+	  . 'feed_reconcile_counts:succeeded, feed_repair_inboxes:succeeded, feed_verify:succeeded',
 	'cron: every job succeeded');
 diag(q1(q{SELECT string_agg(j.jobname || ': ' || d.return_message, E'\n')
           FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE d.status = 'failed'}))
@@ -196,20 +197,20 @@ is( q1(
 	'cron: verify is clean after the jobs ran');
 
 # Scheduling again updates the jobs by name.
-is(q1(q{SELECT feed.schedule_maintenance(true)}), 4, 'cron: scheduling again returns 4');
-is(q1(q{SELECT count(*) FROM cron.job}), 4, 'cron: still four jobs');
+is(q1(q{SELECT feed.schedule_maintenance(true)}), 5, 'cron: scheduling again returns 5');
+is(q1(q{SELECT count(*) FROM cron.job}), 5, 'cron: still five jobs');
 is(q1(q{SELECT string_agg(jobid::text, ',' ORDER BY jobname) FROM cron.job}),
 	$jobids, 'cron: the same jobs (same ids)');
-is(q1(q{SELECT feed.schedule_maintenance()}), 4, 'cron: schedule_maintenance() returns 4');
+is(q1(q{SELECT feed.schedule_maintenance()}), 5, 'cron: schedule_maintenance() returns 5');
 is( q1(
 		q{SELECT string_agg(jobname || ' ' || schedule, ', ' ORDER BY jobname) FROM cron.job}),
-	'feed_purge_tombstones 41 3 * * *, feed_reconcile_counts 17 * * * *, '
+	'feed_expire_tokens 43 3 * * *, feed_purge_tombstones 41 3 * * *, feed_reconcile_counts 17 * * * *, '
 	  . 'feed_repair_inboxes */10 * * * *, feed_verify */15 * * * *',
 	'cron: the default schedules replace the every-minute ones');
 is(q1(q{SELECT string_agg(jobid::text, ',' ORDER BY jobname) FROM cron.job}),
 	$jobids, 'cron: still the same jobs');
 
-is(q1(q{SELECT feed.unschedule_maintenance()}), 4, 'cron: unschedule_maintenance returns 4');
+is(q1(q{SELECT feed.unschedule_maintenance()}), 5, 'cron: unschedule_maintenance returns 5');
 is(q1(q{SELECT count(*) FROM cron.job}), 0, 'cron: no job left');
 is(q1(q{SELECT feed.unschedule_maintenance()}), 0, 'cron: unscheduling again removes nothing');
 q1(q{ALTER DATABASE postgres RESET feed.tombstone_retention});
