@@ -67,5 +67,6 @@ bench: deps
 	@$(MAKE) --no-print-directory -s all
 	@$(MAKE) --no-print-directory install >/dev/null
 	@bash bench/run.sh
+	@bash bench/cache.sh
 
 .PHONY: deps test demo bench
