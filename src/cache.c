@@ -84,7 +84,7 @@ PG_FUNCTION_INFO_V1(feed_cache_reset);
 #define BUILD_DEADLINE_USECS (600 * USECS_PER_SEC)
 
 int			feed_cache_size_kb = 64 * 1024;
-int			feed_cache_ttl_s = 60;
+int			feed_cache_ttl_s = 3600;
 int			feed_cache_wait_ms = 50;
 bool		feed_cache_enabled = true;
 bool		feed_cache_single_flight = true;
@@ -319,7 +319,7 @@ feed_cache_define_gucs(void)
 							"Age after which a cached feed is refreshed; it is still served meanwhile.",
 							"Coherence does not depend on it: committed changes reach the cache at commit.",
 							&feed_cache_ttl_s,
-							60, 1, INT_MAX,
+							3600, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("feed.cache_wait",
@@ -773,6 +773,14 @@ feed_cache_post_get(int64 post_id, FeedCachePost *post, char *buf)
 		post->deleted = s->deleted;
 		post->body_null = s->body_null;
 		post->body_len = s->body_len;
+		post->body_text = NULL;
+		if (buf == NULL)
+		{
+			/* straight into the result's datum: no buffer per row */
+			post->body_text = palloc(VARHDRSZ + s->body_len);
+			SET_VARSIZE(post->body_text, VARHDRSZ + s->body_len);
+			buf = VARDATA(post->body_text);
+		}
 		memcpy(buf, s->body, s->body_len);
 		post->body = buf;
 		pg_atomic_write_u32(&s->head.referenced, 1);
@@ -950,14 +958,22 @@ feed_cache_clear(void)
 
 	if (feed_cache_shm == NULL)
 		return;
+	/* the stamps alone take every entry out of service, at once */
 	seq = pg_atomic_add_fetch_u64(&feed_cache_shm->seq, 1);
 	advance_u64(&feed_cache_shm->feeds_last, seq);
 	advance_u64(&feed_cache_shm->posts_last, seq);
+
+	/*
+	 * Freeing the slots is only tidying (CLOCK would reuse them anyway):
+	 * skip a partition that readers keep busy rather than wait for it, as
+	 * a stream of shared lockers can hold off an exclusive one for long.
+	 */
 	for (int i = 0; i < CACHE_FEED_PARTS + CACHE_POST_PARTS; i++)
 	{
 		CachePart  *p = &feed_cache_shm->parts[i];
 
-		LWLockAcquire(part_lock(i), LW_EXCLUSIVE);
+		if (!LWLockConditionalAcquire(part_lock(i), LW_EXCLUSIVE))
+			continue;
 		for (int32 s = 0; s < p->nslots; s++)
 		{
 			SlotHead   *h = slot_at(p, s);

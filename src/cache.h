@@ -39,6 +39,7 @@ typedef struct FeedCachePost
 	bool		body_null;
 	int			body_len;
 	const char *body;			/* points into caller-owned memory */
+	struct varlena *body_text;	/* the body as text, when get made one */
 } FeedCachePost;
 
 typedef enum FeedCacheLookup
@@ -80,8 +81,9 @@ extern void feed_cache_feed_release(int64 user_id);
 extern void feed_cache_feed_discard(int64 user_id);
 
 /*
- * Post rows.  get copies the row (body into buf, of size FEED_CACHE_BODY_MAX)
- * and returns false on a miss.  put stores a row read from the tables under
+ * Post rows.  get copies the row and returns false on a miss; the body goes
+ * to buf (FEED_CACHE_BODY_MAX bytes) or, when buf is NULL, into a text datum
+ * of its exact size (body_text), which is what a page returns.  put stores a row read from the tables under
  * a snapshot taken after feed_cache_fill_begin() returned `seq`; it is
  * silently skipped if a write could have raced the read.
  */

@@ -42,6 +42,7 @@ typedef struct Change
 	int64		key;
 	int64		a;
 	int64		b;
+	bool		overflowed;		/* CH_QUEUED: the pending list was full */
 } Change;
 
 static Change *changes = NULL;
@@ -94,6 +95,7 @@ record(ChangeKind kind, int64 key, int64 a, int64 b)
 	changes[nchanges].key = key;
 	changes[nchanges].a = a;
 	changes[nchanges].b = b;
+	changes[nchanges].overflowed = false;
 	nchanges++;
 }
 
@@ -228,7 +230,22 @@ pending_apply(ApplyPhase phase, Change *c, uint64 seq)
 			t->n++;
 		}
 		else
+		{
+			/*
+			 * Full (a fanout backlog): windows cannot be told about this
+			 * post, so every window is stamped at commit instead.  Reads
+			 * then rebuild from the tables, which see it.
+			 */
 			t->dropped++;
+			c->overflowed = true;
+			pg_atomic_fetch_add_u32(&feed_cache_shm->feeds_pending, 1);
+		}
+	}
+	else if (c->overflowed)
+	{
+		if (phase == PHASE_COMMIT)
+			advance_u64(&feed_cache_shm->feeds_last, seq);
+		pg_atomic_fetch_sub_u32(&feed_cache_shm->feeds_pending, 1);
 	}
 	else
 	{

@@ -337,6 +337,7 @@ fetch_posts(PageRow *rows, int n, int64 *missing, int nmissing)
 		post.like_count = feed_spi_int64(r, 7, &isnull);
 		post.body_len = 0;
 		post.body = NULL;
+		post.body_text = NULL;
 		old = MemoryContextSwitchTo(keep);
 		if (!post.body_null)
 		{
@@ -380,6 +381,8 @@ emit(ReturnSetInfo *rsinfo, int64 entry_id, const FeedCachePost *orig, const Fee
 		nulls[3] = true;
 	if (orig->body_null)
 		nulls[4] = true;
+	else if (orig->body_text != NULL)
+		values[4] = PointerGetDatum(orig->body_text);
 	else
 		values[4] = PointerGetDatum(cstring_to_text_with_len(orig->body, orig->body_len));
 	values[5] = TimestampTzGetDatum(orig->created_at);
@@ -404,14 +407,12 @@ serve_cached(ReturnSetInfo *rsinfo, const FeedCacheEntry *page, int npage)
 		PageRow    *r = &rows[i];
 
 		r->e = page[i];
-		r->have_orig = feed_cache_post_get(r->e.orig_id, &r->orig,
-										   palloc(FEED_CACHE_BODY_MAX));
+		r->have_orig = feed_cache_post_get(r->e.orig_id, &r->orig, NULL);
 		if (!r->have_orig)
 			missing[nmissing++] = r->e.orig_id;
 		if (r->e.entry_id != r->e.orig_id)
 		{
-			r->have_entry = feed_cache_post_get(r->e.entry_id, &r->entry,
-												palloc(FEED_CACHE_BODY_MAX));
+			r->have_entry = feed_cache_post_get(r->e.entry_id, &r->entry, NULL);
 			if (!r->have_entry)
 				missing[nmissing++] = r->e.entry_id;
 		}
@@ -498,6 +499,14 @@ build_and_serve(ReturnSetInfo *rsinfo, int64 viewer, int32 lim)
 		orig.body_null = nl[4];
 		orig.body_len = nl[4] ? 0 : VARSIZE_ANY_EXHDR(DatumGetPointer(v[4]));
 		orig.body = nl[4] ? NULL : VARDATA_ANY(DatumGetPointer(v[4]));
+		orig.body_text = NULL;
+
+		/*
+		 * Post rows only for the page served: the rest of the window may
+		 * never be read, and caching it would evict hotter rows.
+		 */
+		if (i >= lim)
+			continue;
 		feed_cache_post_put(&orig, seq);
 		if (!nl[3])
 		{
@@ -510,8 +519,7 @@ build_and_serve(ReturnSetInfo *rsinfo, int64 viewer, int32 lim)
 			entry.body_null = true;
 			feed_cache_post_put(&entry, seq);
 		}
-		if (i < lim)
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
 	}
 	feed_cache_feed_install(viewer, entries, sink.n, sink.n < FEED_CACHE_WINDOW,
 							authors, pulled, (int) nauthors);
