@@ -9,7 +9,7 @@ MODULE_big = feed
 OBJS = src/feed.o src/ids.o src/spi_plans.o src/validate.o src/graph.o src/workers.o src/maintenance.o \
 	src/posts.o src/timeline.o src/fanout.o src/counters.o src/integrity.o \
 	src/auth.o src/ratelimit.o src/audit.o src/tokens.o \
-	src/cache.o src/cache_sync.o
+	src/cache.o src/cache_sync.o src/probe.o
 DATA = feed--1.0.sql
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 
@@ -27,6 +27,10 @@ PG_SERVER_H = $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)/postgres.h
 # the server headers are there: test for postgres.h too.
 ifneq ($(and $(wildcard $(PGXS)),$(wildcard $(PG_SERVER_H))),)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: a changed header (an SQL macro in
+# counters.h, a shared-memory layout) must rebuild every object.
+$(OBJS): $(wildcard src/*.h)
 
 # Single-suite targets, run by `make test` as the unprivileged user in a
 # staging copy of the tree.

@@ -77,9 +77,17 @@ CREATE TABLE feed.likes (
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     last_region smallint NOT NULL DEFAULT 0,
+    -- Local, like the counters: false until the workers add the like to
+    -- feed.post_counters.  A like row is its own counter delta, so a like
+    -- writes one row (see docs/integrity.md).  Regions must not replicate
+    -- this column (publish feed.likes with a column list without it).
+    folded      boolean NOT NULL DEFAULT false,
     PRIMARY KEY (post_id, user_id)
 );
 CREATE INDEX likes_user_idx ON feed.likes (user_id, post_id);
+-- The likes not yet folded: readers count them on top of the folded count,
+-- the fold walks them in key order.
+CREATE INDEX likes_unfolded_idx ON feed.likes (post_id, user_id) WHERE NOT folded;
 
 -- ---------------------------------------------------------------------------
 -- Local (per-region) derived state: never replicated, rebuilt from the tables.
@@ -259,7 +267,8 @@ SELECT (SELECT count(*) FROM feed.fanout_jobs) AS queued_jobs,
        (SELECT now() - min(created_at) FROM feed.fanout_jobs) AS oldest_pending_age,
        round(feed.fanout_recent_rows(60) / 60.0, 1) AS rows_per_second,
        (SELECT count(*) FROM feed.inbox_backfill) AS queued_backfills,
-       (SELECT count(*) FROM feed.counter_deltas) AS queued_counter_deltas,
+       (SELECT count(*) FROM feed.counter_deltas)
+         + (SELECT count(*) FROM feed.likes WHERE NOT folded) AS queued_counter_deltas,
        (SELECT count(*) FROM feed.fanout_pull_mode WHERE until > now()) AS authors_in_pull_mode,
        (SELECT count(*) FROM feed.pull_authors) AS pulled_authors,
        (SELECT coalesce(jsonb_agg(to_jsonb(w) ORDER BY w.worker), '[]')

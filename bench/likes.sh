@@ -180,8 +180,8 @@ FROM bench.u u
 ON CONFLICT (user_id) DO UPDATE SET follower_count = c.follower_count + excluded.follower_count,
                                     following_count = c.following_count + excluded.following_count;
 INSERT INTO bench.phases (phase) VALUES ('follows (bulk)');
-INSERT INTO feed.likes (post_id, user_id)
-SELECT DISTINCT p.post_id, u.user_id
+INSERT INTO feed.likes (post_id, user_id, folded)
+SELECT DISTINCT p.post_id, u.user_id, true
 FROM (SELECT 1 + floor(random() * :users)::int AS un, 1 + floor(random() * :posts)::int AS pn
       FROM generate_series(1, :likes)) x
 JOIN bench.u u ON u.n = x.un
@@ -202,9 +202,17 @@ INSERT INTO bench.phases (phase) VALUES ('prelikes + wait_idle');
 -- Baselines: a plain counter row, and a plain table shaped like feed.likes.
 CREATE TABLE bench.posts_plain (id integer PRIMARY KEY, like_count bigint NOT NULL DEFAULT 0);
 INSERT INTO bench.posts_plain VALUES (1, 0);
-CREATE TABLE bench.likes_plain (LIKE feed.likes INCLUDING ALL);
-ALTER TABLE bench.likes_plain ADD FOREIGN KEY (post_id) REFERENCES feed.posts,
-                              ADD FOREIGN KEY (user_id) REFERENCES feed.users;
+-- The like row of a plain schema: feed.likes without its `folded` flag and
+-- the partial index on it (feed's own cost of a one-row like).
+CREATE TABLE bench.likes_plain (
+    post_id     bigint NOT NULL REFERENCES feed.posts,
+    user_id     bigint NOT NULL REFERENCES feed.users,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    last_region smallint NOT NULL DEFAULT 0,
+    PRIMARY KEY (post_id, user_id)
+);
+CREATE INDEX ON bench.likes_plain (user_id, post_id);
 VACUUM ANALYZE;
 INSERT INTO bench.phases (phase) VALUES ('vacuum analyze');
 EOF
@@ -321,7 +329,7 @@ for m in $SYNC_MODES; do
 		for ((k = 0; k < ${#variants[@]}; k++)); do
 			v=${variants[$(((k + r) % ${#variants[@]}))]}
 			run_once "$v" "$v,sync_$m" "$SLICE"
-			[ "$v" = feed ] && echo "            counter deltas not folded yet: $(val "SELECT count(*) FROM feed.counter_deltas")"
+			[ "$v" = feed ] && echo "            count changes not folded yet (deltas + unfolded likes): $(val "SELECT (SELECT count(*) FROM feed.counter_deltas) + (SELECT count(*) FROM feed.likes WHERE NOT folded)")"
 		done
 	done
 done
@@ -331,7 +339,8 @@ echo "== $(ts) exactness of the hot post's count after the runs"
 exact_sql="
 	SELECT (SELECT h.like_count FROM feed.user_posts($hot_author, $hot_author, 1) h) AS like_count,
 	       (SELECT count(*) FROM feed.likes WHERE post_id = $hot) AS like_rows,
-	       (SELECT count(*) FROM feed.counter_deltas WHERE kind = 'l' AND target = $hot) AS pending_deltas,
+	       (SELECT count(*) FROM feed.counter_deltas WHERE kind = 'l' AND target = $hot)
+	         + (SELECT count(*) FROM feed.likes WHERE post_id = $hot AND NOT folded) AS pending_changes,
 	       (SELECT h.like_count FROM feed.user_posts($hot_author, $hot_author, 1) h)
 	         = (SELECT count(*) FROM feed.likes WHERE post_id = $hot) AS exact,
 	       (SELECT like_count FROM bench.posts_plain) AS plain_counter_after,
@@ -345,6 +354,51 @@ psql_pg -c "$exact_sql"
 [ "$(val "SELECT (SELECT h.like_count FROM feed.user_posts($hot_author, $hot_author, 1) h)
               = (SELECT count(*) FROM feed.likes WHERE post_id = $hot)")" = t ] ||
 	{ echo "likes: like_count of the hot post is not exact" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Likes that stay.  Above, every like is unliked at once, before any fold
+# sees it.  Here the clients like the hot post with random users (of those
+# the scripts above do not use) and never unlike, so the workers fold every
+# like (one UPDATE of its row) while the run goes on; ON CONFLICT / "already
+# liked" repeats write nothing, so the rate is like rows written per second.
+# ---------------------------------------------------------------------------
+keep_lo=$((CLIENTS * PER_CLIENT + 1))
+keep_hi=$((USERS - PRELIKES))
+cat >"$dir/feed_keep.pgb" <<EOF
+\set n random($keep_lo, $keep_hi)
+SELECT feed.like(user_id, :hot) FROM bench.u WHERE n = :n;
+EOF
+cat >"$dir/insert_keep.pgb" <<EOF
+\set n random($keep_lo, $keep_hi)
+INSERT INTO bench.likes_plain (post_id, user_id) SELECT :hot, user_id FROM bench.u WHERE n = :n
+ON CONFLICT DO NOTHING;
+EOF
+chown postgres: "$dir"/*_keep.pgb
+echo
+echo "== $(ts) likes that stay (synchronous_commit = on, ${DURATION}s each, users $keep_lo..$keep_hi at random)"
+set_sync on
+keep_run() { # script table
+	local before after
+	before=$(val "SELECT count(*) FROM $2 WHERE post_id = $hot")
+	run_pgbench "$1" "$DURATION" >/dev/null
+	after=$(val "SELECT count(*) FROM $2 WHERE post_id = $hot")
+	echo "$1 $((after - before))" >>"$dir/keep.txt"
+	printf '   %-12s %6d like rows in %ss: %8.1f per second  (load %s)\n' "$1" "$((after - before))" \
+		"$DURATION" "$(echo "$after $before $DURATION" | awk '{print ($1 - $2) / $3}')" "$(cut -d' ' -f1 /proc/loadavg)"
+}
+: >"$dir/keep.txt"
+keep_run feed_keep feed.likes
+echo "            likes not folded yet at the end of the run: $(val "SELECT count(*) FROM feed.likes WHERE NOT folded")"
+keep_run insert_keep bench.likes_plain
+t0=$(date +%s.%N)
+idle=$(val "SELECT feed.wait_idle('10 min')")
+echo "   feed.wait_idle() afterwards: $idle in $(echo "$(date +%s.%N) $t0" | awk '{printf "%.2f", $1 - $2}') s"
+set_sync "$SYNC_COMMIT"
+psql_pg -c "$exact_sql"
+[ "$(val "SELECT (SELECT h.like_count FROM feed.user_posts($hot_author, $hot_author, 1) h)
+              = (SELECT count(*) FROM feed.likes WHERE post_id = $hot)")" = t ] ||
+	{ echo "likes: like_count of the hot post is not exact after the likes that stay" >&2; exit 1; }
+awk '{ r[$1] = $2 } END { if (r["insert_keep"] > 0) printf "   likes that stay: feed / plain insert = %.2f\n", r["feed_keep"] / r["insert_keep"] }' "$dir/keep.txt"
 
 # ---------------------------------------------------------------------------
 # reconcile_counts on every user and original

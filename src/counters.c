@@ -32,7 +32,7 @@ PG_FUNCTION_INFO_V1(feed_user_stats);
  * upserted in target order so two folders never deadlock on them.
  */
 uint64
-feed_counters_fold(int limit, bool skip_locked)
+feed_counters_fold(int limit, bool skip_locked, bool *drained)
 {
 #define SQL_FOLD(LOCKING) \
 		"WITH del AS (DELETE FROM feed.counter_deltas " \
@@ -64,11 +64,42 @@ feed_counters_fold(int limit, bool skip_locked)
 	static FeedPlan fold_skip_plan = {
 		"fold_counters_skip", SQL_FOLD("FOR UPDATE SKIP LOCKED"), 1, {INT4OID}, NULL, CURSOR_OPT_CUSTOM_PLAN
 	};
+	/*
+	 * Likes not yet folded are marked folded and added to the counts in one
+	 * statement, walked in key order (the partial index) so two folders
+	 * lock them in one order.  An unlike that deletes a like first wins:
+	 * the fold then skips it or finds it gone; one that comes after sees
+	 * folded and appends a -1 delta.
+	 */
+#define SQL_FOLD_LIKES(LOCKING) \
+		"WITH f AS (UPDATE feed.likes SET folded = true " \
+		"           WHERE ctid = ANY (ARRAY(SELECT ctid FROM feed.likes WHERE NOT folded " \
+		"                                   ORDER BY post_id, user_id LIMIT $1 " LOCKING ")) " \
+		"             AND NOT folded " \
+		"           RETURNING post_id), " \
+		"l AS (INSERT INTO feed.post_counters AS pc (post_id, like_count) " \
+		"      SELECT post_id, count(*) FROM f GROUP BY post_id ORDER BY post_id " \
+		"      ON CONFLICT (post_id) DO UPDATE SET like_count = pc.like_count + excluded.like_count) " \
+		"SELECT count(*) FROM f"
+
+	static FeedPlan fold_likes_wait_plan = {
+		"fold_likes", SQL_FOLD_LIKES("FOR UPDATE"), 1, {INT4OID}, NULL, CURSOR_OPT_CUSTOM_PLAN
+	};
+	static FeedPlan fold_likes_skip_plan = {
+		"fold_likes_skip", SQL_FOLD_LIKES("FOR UPDATE SKIP LOCKED"), 1, {INT4OID}, NULL, CURSOR_OPT_CUSTOM_PLAN
+	};
 	Datum		values[1] = {Int32GetDatum(limit)};
 	bool		isnull;
+	uint64		deltas;
+	uint64		likes;
 
 	feed_spi_exec(skip_locked ? &fold_skip_plan : &fold_wait_plan, values, NULL, false, 0);
-	return (uint64) feed_spi_int64(0, 1, &isnull);
+	deltas = (uint64) feed_spi_int64(0, 1, &isnull);
+	feed_spi_exec(skip_locked ? &fold_likes_skip_plan : &fold_likes_wait_plan, values, NULL, false, 0);
+	likes = (uint64) feed_spi_int64(0, 1, &isnull);
+	if (drained != NULL)
+		*drained = deltas < (uint64) limit && likes < (uint64) limit;
+	return deltas + likes;
 }
 
 /*

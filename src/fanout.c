@@ -239,10 +239,10 @@ feed_fanout_run_backfills(int batch, int inbox_max, bool skip_locked)
 }
 
 /*
- * Is any work committed before `since` still queued?  Jobs and backfills
- * carry the start time of the transaction that queued them, which is before
- * its commit; deltas are compared by id with the largest id seen at the
- * start of the wait.
+ * Is any work committed before `since` still queued?  Jobs, backfills and
+ * unfolded likes carry the start time of the transaction that queued them,
+ * which is before its commit; deltas are compared by id with the largest id seen
+ * at the start of the wait.
  */
 static bool
 work_pending(TimestampTz since, int64 max_delta)
@@ -251,7 +251,8 @@ work_pending(TimestampTz since, int64 max_delta)
 		"work_pending",
 		"SELECT EXISTS (SELECT 1 FROM feed.fanout_jobs WHERE created_at <= $1) "
 		"    OR EXISTS (SELECT 1 FROM feed.inbox_backfill WHERE created_at <= $1) "
-		"    OR EXISTS (SELECT 1 FROM feed.counter_deltas WHERE delta_id <= $2)",
+		"    OR EXISTS (SELECT 1 FROM feed.counter_deltas WHERE delta_id <= $2) "
+		"    OR EXISTS (SELECT 1 FROM feed.likes WHERE NOT folded AND created_at <= $1)",
 		2, {TIMESTAMPTZOID, INT8OID}
 	};
 	Datum		values[2] = {TimestampTzGetDatum(since), Int64GetDatum(max_delta)};
@@ -383,7 +384,7 @@ feed_wait_idle(PG_FUNCTION_ARGS)
 			if (!worked)
 				worked |= feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max, false) >= 0;
 			if (!worked)
-				worked |= feed_counters_fold(FEED_FOLD_BATCH, false) > 0;
+				worked |= feed_counters_fold(FEED_FOLD_BATCH, false, NULL) > 0;
 
 			/*
 			 * A claim can come back empty while work exists (FOR UPDATE ...

@@ -21,6 +21,7 @@
 #include "feed.h"
 #include "graph.h"
 #include "ids.h"
+#include "probe.h"
 #include "spi_plans.h"
 #include "validate.h"
 #include "workers.h"
@@ -491,78 +492,65 @@ feed_delete_post(PG_FUNCTION_ARGS)
 }
 
 /*
- * Like and unlike run as one statement each (a like is the hottest write
- * there is): the CTE looks up the user and the post, decides liveness and
- * visibility with the same rules as lookup_post, require_live and
- * require_visible, and writes the like row and its delta only when every
- * check passes.  The row it returns says which check failed, so the errors
- * (and their order: user, post, liveness, visibility) are the same as those
- * of the other functions.
+ * Like and unlike are the hottest writes there are.  Their checks (user,
+ * post, liveness, visibility: the rules of lookup_post, require_live and
+ * require_visible, with the same errors in the same order) are primary-key
+ * probes without the executor (probe.c), under one fresh snapshot; only the
+ * write itself is a statement.  A concurrent delete or block that commits
+ * between the probes and the write is the race every check-then-write has
+ * here (the row locks of the foreign keys do not cover deleted_at): the
+ * like is then like one made just before the delete.
  */
-#define SQL_LIKE_TARGET \
-	"WITH u AS (SELECT 1 FROM feed.users WHERE user_id = $2), " \
-	"t AS (SELECT e.author_id, e.repost_of IS NOT NULL AS is_repost, e.deleted_at IS NOT NULL AS deleted, " \
-	"             o.post_id AS orig_id, o.author_id AS orig_author, " \
-	"             o.deleted_at IS NOT NULL AS orig_deleted, ou.is_private " \
-	"      FROM feed.posts e " \
-	"      JOIN feed.posts o ON o.post_id = coalesce(e.repost_of, e.post_id) " \
-	"      JOIN feed.users ou ON ou.user_id = o.author_id " \
-	"      WHERE e.post_id = $1), "
-
-/* columns 1..8 of both statements; 9 is visibility (like only) */
-#define SQL_LIKE_RESULT \
-	"SELECT EXISTS (SELECT 1 FROM u), t.author_id, t.is_repost, t.deleted, " \
-	"       t.orig_id, t.orig_author, t.orig_deleted, t.is_private"
-
-#define LIKE_COL_CHANGED 10
-
-typedef struct LikeResult
-{
-	bool		user_exists;
-	bool		post_exists;
-	bool		visible;		/* like only */
-	bool		changed;		/* the like row was inserted / deleted */
-	PostInfo	info;
-} LikeResult;
-
 static void
-like_exec(FeedPlan *plan, int64 user_id, int64 post_id, LikeResult *r)
+like_target(int64 user_id, int64 post_id, bool check_visible, PostInfo *info)
 {
-	Datum		values[3];
-	bool		isnull;
+	Snapshot	snap = feed_probe_begin();
+	FeedProbePost entry;
+	FeedProbePost orig;
 
-	values[0] = Int64GetDatum(post_id);
-	values[1] = Int64GetDatum(user_id);
-	values[2] = Int16GetDatum((int16) feed_region_id);
-	if (feed_spi_exec(plan, values, NULL, false, 0) != 1)
-		elog(ERROR, "feed: plan \"%s\" did not return one row", plan->name);
-	r->user_exists = feed_spi_bool(0, 1, &isnull);
-	r->info.post_id = post_id;
-	r->info.author_id = feed_spi_int64(0, 2, &isnull);
-	r->post_exists = !isnull;
-	r->info.is_repost = feed_spi_bool(0, 3, &isnull);
-	r->info.deleted = feed_spi_bool(0, 4, &isnull);
-	r->info.orig_id = feed_spi_int64(0, 5, &isnull);
-	r->info.orig_author = feed_spi_int64(0, 6, &isnull);
-	r->info.orig_deleted = feed_spi_bool(0, 7, &isnull);
-	r->info.orig_private = feed_spi_bool(0, 8, &isnull);
-	r->visible = feed_spi_bool(0, 9, &isnull);
-	r->changed = feed_spi_int64(0, LIKE_COL_CHANGED, &isnull) > 0;
-}
-
-/* The errors of feed_graph_require_user and lookup_post, in their order. */
-static void
-like_require_found(int64 user_id, const LikeResult *r)
-{
-	if (!r->user_exists)
+	if (!feed_probe_user(snap, user_id, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("user %lld does not exist", (long long) user_id),
 				 errdetail("Argument \"%s\" names no row of feed.users.", "user_id")));
-	if (!r->post_exists)
+	if (!feed_probe_post(snap, post_id, &entry))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("post %lld does not exist", (long long) r->info.post_id)));
+				 errmsg("post %lld does not exist", (long long) post_id)));
+
+	info->post_id = post_id;
+	info->author_id = entry.author_id;
+	info->is_repost = entry.repost_of != 0;
+	info->deleted = entry.deleted;
+	info->orig_id = info->is_repost ? entry.repost_of : post_id;
+	if (!check_visible)
+	{
+		feed_probe_end();
+		return;
+	}
+
+	/* the foreign keys guarantee the original and its author */
+	if (info->is_repost && !feed_probe_post(snap, info->orig_id, &orig))
+		elog(ERROR, "feed: original %lld of repost %lld is missing",
+			 (long long) info->orig_id, (long long) post_id);
+	if (!info->is_repost)
+		orig = entry;
+	info->orig_author = orig.author_id;
+	info->orig_deleted = orig.deleted;
+	if (!feed_probe_user(snap, info->orig_author, &info->orig_private))
+		elog(ERROR, "feed: author %lld of post %lld is missing",
+			 (long long) info->orig_author, (long long) info->orig_id);
+
+	require_live(info, "like");
+	if (feed_probe_block(snap, user_id, info->orig_author) ||
+		feed_probe_block(snap, info->orig_author, user_id) ||
+		(info->author_id != info->orig_author &&
+		 (feed_probe_block(snap, user_id, info->author_id) ||
+		  feed_probe_block(snap, info->author_id, user_id))) ||
+		(info->orig_author != user_id && info->orig_private &&
+		 !feed_probe_follows_active(snap, user_id, info->orig_author)))
+		raise_not_visible(user_id, info, "like");
+	feed_probe_end();
 }
 
 /*
@@ -575,44 +563,32 @@ feed_like(PG_FUNCTION_ARGS)
 {
 	static FeedPlan like_plan = {
 		"like",
-		SQL_LIKE_TARGET
-		"v AS (SELECT t.*, "
-		"        NOT EXISTS (SELECT 1 FROM feed.blocks b "
-		"                    WHERE (b.blocker_id = $2 AND b.blocked_id IN (t.orig_author, t.author_id)) "
-		"                       OR (b.blocked_id = $2 AND b.blocker_id IN (t.orig_author, t.author_id))) "
-		"        AND (t.orig_author = $2 OR NOT t.is_private OR EXISTS (SELECT 1 FROM feed.follows f "
-		"             WHERE f.follower_id = $2 AND f.followee_id = t.orig_author AND f.state = 'active')) "
-		"        AS visible "
-		"      FROM t), "
-		"l AS (INSERT INTO feed.likes (post_id, user_id, last_region) "
-		"      SELECT orig_id, $2, $3 FROM v "
-		"      WHERE visible AND NOT deleted AND NOT orig_deleted AND EXISTS (SELECT 1 FROM u) "
-		"      ON CONFLICT DO NOTHING RETURNING post_id), "
-		"c AS (INSERT INTO feed.counter_deltas (kind, target, delta) SELECT 'l', post_id, 1 FROM l) "
-		SQL_LIKE_RESULT ", t.visible, (SELECT count(*) FROM l) "
-		"FROM (VALUES (1)) x LEFT JOIN v t ON true",
+		"INSERT INTO feed.likes (post_id, user_id, last_region) VALUES ($1, $2, $3) "
+		"ON CONFLICT DO NOTHING",
 		3, {INT8OID, INT8OID, INT2OID}
 	};
 	int64		user_id;
 	int64		post_id;
-	LikeResult	r;
+	PostInfo	info;
+	Datum		values[3];
+	bool		changed;
 
 	feed_check_preloaded();
 	user_id = feed_arg_int64(fcinfo, 0, "user_id");
 	post_id = feed_arg_int64(fcinfo, 1, "post_id");
 	feed_auth_check_actor(user_id, FEED_ACCESS_WRITE);
 
+	like_target(user_id, post_id, true, &info);
+	values[0] = Int64GetDatum(info.orig_id);
+	values[1] = Int64GetDatum(user_id);
+	values[2] = Int16GetDatum((int16) feed_region_id);
 	feed_spi_connect();
-	like_exec(&like_plan, user_id, post_id, &r);
-	like_require_found(user_id, &r);
-	require_live(&r.info, "like");
-	if (!r.visible)
-		raise_not_visible(user_id, &r.info, "like");
-	if (r.changed)
-		feed_cache_like(r.info.orig_id, 1);
+	changed = feed_spi_exec(&like_plan, values, NULL, false, 0) > 0;
 	feed_spi_finish();
+	if (changed)
+		feed_cache_like(info.orig_id, 1);
 
-	PG_RETURN_BOOL(r.changed);
+	PG_RETURN_BOOL(changed);
 }
 
 /*
@@ -623,30 +599,37 @@ feed_unlike(PG_FUNCTION_ARGS)
 {
 	static FeedPlan unlike_plan = {
 		"unlike",
-		SQL_LIKE_TARGET
-		"l AS (DELETE FROM feed.likes "
-		"      WHERE post_id = (SELECT orig_id FROM t) AND user_id = $2 AND EXISTS (SELECT 1 FROM u) "
-		"      RETURNING post_id), "
-		"c AS (INSERT INTO feed.counter_deltas (kind, target, delta) SELECT 'l', post_id, -1 FROM l) "
-		SQL_LIKE_RESULT ", NULL::boolean, (SELECT count(*) FROM l) "
-		"FROM (VALUES (1)) x LEFT JOIN t ON true",
-		3, {INT8OID, INT8OID, INT2OID}
+		"DELETE FROM feed.likes WHERE post_id = $1 AND user_id = $2 RETURNING folded",
+		2, {INT8OID, INT8OID}
+	};
+	/* a folded like is in feed.post_counters: take it out with a delta */
+	static FeedPlan unlike_delta_plan = {
+		"unlike_delta",
+		"INSERT INTO feed.counter_deltas (kind, target, delta) VALUES ('l', $1, -1)",
+		1, {INT8OID}
 	};
 	int64		user_id;
 	int64		post_id;
-	LikeResult	r;
+	PostInfo	info;
+	Datum		values[2];
+	bool		changed;
+	bool		isnull;
 
 	feed_check_preloaded();
 	user_id = feed_arg_int64(fcinfo, 0, "user_id");
 	post_id = feed_arg_int64(fcinfo, 1, "post_id");
 	feed_auth_check_actor(user_id, FEED_ACCESS_WRITE);
 
+	like_target(user_id, post_id, false, &info);
+	values[0] = Int64GetDatum(info.orig_id);
+	values[1] = Int64GetDatum(user_id);
 	feed_spi_connect();
-	like_exec(&unlike_plan, user_id, post_id, &r);
-	like_require_found(user_id, &r);
-	if (r.changed)
-		feed_cache_like(r.info.orig_id, -1);
+	changed = feed_spi_exec(&unlike_plan, values, NULL, false, 0) > 0;
+	if (changed && feed_spi_bool(0, 1, &isnull))
+		feed_spi_exec(&unlike_delta_plan, values, NULL, false, 0);
 	feed_spi_finish();
+	if (changed)
+		feed_cache_like(info.orig_id, -1);
 
-	PG_RETURN_BOOL(r.changed);
+	PG_RETURN_BOOL(changed);
 }

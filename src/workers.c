@@ -441,6 +441,7 @@ do_one_unit(void *arg)
 	WorkUnit   *unit = (WorkUnit *) arg;
 	int64		rows;
 	uint64		folded;
+	bool		drained;
 
 	rows = feed_fanout_run_batch(feed_fanout_batch_size, feed_inbox_max, true);
 	if (rows >= 0)
@@ -468,12 +469,12 @@ do_one_unit(void *arg)
 		unit->kind = FEED_WORKER_BACKFILL;
 		return;
 	}
-	folded = feed_counters_fold(WORKER_FOLD_BATCH, true);
+	folded = feed_counters_fold(WORKER_FOLD_BATCH, true, &drained);
 	if (folded > 0)
 	{
 		unit->rows = 0;
 		unit->kind = FEED_WORKER_COUNTERS;
-		unit->drained = folded < WORKER_FOLD_BATCH;
+		unit->drained = drained;
 		return;
 	}
 	unit->rows = -1;
