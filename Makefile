@@ -72,5 +72,7 @@ bench: deps
 	@$(MAKE) --no-print-directory install >/dev/null
 	@bash bench/run.sh
 	@bash bench/cache.sh
+	@bash bench/likes.sh
+	@bash bench/security.sh
 
 .PHONY: deps test demo bench

@@ -25,6 +25,10 @@
 #                schema (like row + counter column)
 #      then checks that the hot post's like_count (feed.user_posts) equals
 #      count(*) of its like rows, before and after feed.wait_idle();
+#   3b. likes that stay (synchronous_commit = on, LIKES_DURATION seconds
+#      each): feed.like of the hot post by random users never unliked, so
+#      the workers fold every like during the run, against INSERT ... ON
+#      CONFLICT DO NOTHING of the bare row; like rows written per second;
 #   (steps 4 and 5 run with synchronous_commit = LIKES_SYNC_COMMIT)
 #   4. feed.reconcile_counts() on all users and originals, after corrupting
 #      100 follower counts and 100 like counts by hand: time, and fixes;
