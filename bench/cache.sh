@@ -145,8 +145,11 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # The cache settings of the current phase live in their own file, included
 # last by postgresql.conf, so that a phase can change them and restart.
+# feed.cache_admission = first_read: warm-ups, checks and the stampede build
+# on the first read; part 3 measures the default (second_read) and first_read.
 set_cache_conf() { # cache_size
-	printf "feed.cache_size = '%s'\nfeed.cache_ttl = '%s'\n" "$1" "$CACHE_TTL" >"$dir/data/cache_bench.conf"
+	printf "feed.cache_size = '%s'\nfeed.cache_ttl = '%s'\nfeed.cache_admission = 'first_read'\n" \
+		"$1" "$CACHE_TTL" >"$dir/data/cache_bench.conf"
 	chown postgres: "$dir/data/cache_bench.conf"
 }
 start_server() {
@@ -589,19 +592,24 @@ EOSQL
 	chown postgres: "$dir/zipf.pgb"
 	echo "== $(ts) Zipf warm-up, $Z_CLIENTS clients, ${Z_WARMUP}s"
 	bench_run zipf.warm zipf.pgb "$Z_CLIENTS" "$Z_WARMUP" "" >/dev/null
-	for ttl in bench default; do
+	# variants: feed.cache_ttl CACHE_TTL or its default, with the default
+	# admission (second_read); then CACHE_TTL with first_read.  Each starts
+	# from the cache the previous one left.
+	for variant in bench default first_read; do
+		ttl=$([ $variant = default ] && echo default || echo bench)
+		admission=$([ $variant = first_read ] && echo first_read || echo second_read)
 		set_ttl $ttl
 		snap z0
 		l0=$(load1)
-		echo "== $(ts) Zipf measured, $Z_CLIENTS clients, ${Z_DURATION}s, feed.cache_ttl $([ $ttl = bench ] && echo "$CACHE_TTL" || echo "${default_ttl}s")"
-		res=$(bench_run "zipf.$ttl" zipf.pgb "$Z_CLIENTS" "$Z_DURATION" "")
+		echo "== $(ts) Zipf measured, $Z_CLIENTS clients, ${Z_DURATION}s, feed.cache_ttl $([ $ttl = bench ] && echo "$CACHE_TTL" || echo "${default_ttl}s"), feed.cache_admission $admission"
+		res=$(bench_run "zipf.$variant" zipf.pgb "$Z_CLIENTS" "$Z_DURATION" "-c feed.cache_admission=$admission")
 		snap z1
 		read -r hits stale misses rebuilds refused evictions uncached waits phits pmiss < <(delta z0 z1 \
 			hits stale_serves misses rebuilds rebuilds_refused evictions uncached_reads waits post_hits post_misses)
 		read -r feeds posts used total < <(psql_at -c "SELECT feeds, posts, bytes_used, bytes_total FROM feed.cache_stats")
 		ideal=$(psql_at -c "SELECT round((sum(power(k, -$Z_S)) FILTER (WHERE k <= $feeds)
 			/ sum(power(k, -$Z_S)))::numeric, 4) FROM generate_series(1, $npop) AS k")
-		echo "$res $hits $stale $misses $rebuilds $refused $evictions $uncached $waits $phits $pmiss $feeds $posts $used $total $feed_slot $post_slot $npop $target $size_kb $ideal $l0 $ttl" >>"$memory_results"
+		echo "$res $hits $stale $misses $rebuilds $refused $evictions $uncached $waits $phits $pmiss $feeds $posts $used $total $feed_slot $post_slot $npop $target $size_kb $ideal $l0 $variant" >>"$memory_results"
 		echo "   tps/n/p50/p95/p99/max $res"
 		echo "   feeds: hits $hits stale $stale misses $misses rebuilds $rebuilds refused $refused evictions $evictions uncached $uncached waits $waits"
 		echo "   post rows: hits $phits misses $pmiss; cached now: $feeds feeds, $posts post rows, $used of $total bytes"
@@ -697,7 +705,8 @@ if [ -s "$memory_results" ]; then
 	echo "== part 3: memory and hit rate (Zipf s = $Z_S over the $Z_POP, ${Z_DURATION}s after ${Z_WARMUP}s of warm-up, $Z_CLIENTS clients)"
 	echo
 	awk -v bt="$CACHE_TTL" -v dt="${default_ttl}s" '{ for (i = 1; i <= NF; i++) v[NR, i] = $i } END {
-		printf "| | feed.cache_ttl = %s | feed.cache_ttl = %s (default) |\n|---|---:|---:|\n", bt, dt
+		printf "| | feed.cache_ttl = %s | feed.cache_ttl = %s (default) | feed.cache_ttl = %s, feed.cache_admission = first_read |\n|---|---:|---:|---:|\n", bt, dt, bt
+		printf "| feed.cache_admission | second_read (default) | second_read (default) | first_read |\n"
 		row("window slot (bytes per cached feed)", 21, "%d")
 		row("post row slot (bytes)", 22, "%d")
 		row("population (feeds)", 23, "%d")
@@ -706,11 +715,12 @@ if [ -s "$memory_results" ]; then
 		row("cache shared memory (bytes)", 20, "%d")
 		row("cached feeds at the end", 17, "%d")
 		row("cached post rows at the end", 18, "%d")
-		printf "| whole cache / cached feeds (bytes) | %d | %d |\n", v[1, 20] / v[1, 17], v[2, 20] / v[2, 17]
-		printf "| **feed hit rate** (hits + stale) / (hits + stale + misses), target > 85%% | **%.1f%%** | **%.1f%%** |\n", \
-			hr(1), hr(2)
-		printf "| best possible with that many feeds cached (the top ranks) | %.1f%% | %.1f%% |\n", 100 * v[1, 26], 100 * v[2, 26]
-		printf "| post row hit rate | %.1f%% | %.1f%% |\n", 100 * v[1, 15] / (v[1, 15] + v[1, 16]), 100 * v[2, 15] / (v[2, 15] + v[2, 16])
+		printf "| whole cache / cached feeds (bytes) | %d | %d | %d |\n", v[1, 20] / v[1, 17], v[2, 20] / v[2, 17], v[3, 20] / v[3, 17]
+		printf "| **feed hit rate** (hits + stale) / (hits + stale + misses), target > 85%% | **%.1f%%** | **%.1f%%** | **%.1f%%** |\n", \
+			hr(1), hr(2), hr(3)
+		printf "| best possible with that many feeds cached (the top ranks) | %.1f%% | %.1f%% | %.1f%% |\n", 100 * v[1, 26], 100 * v[2, 26], 100 * v[3, 26]
+		printf "| post row hit rate | %.1f%% | %.1f%% | %.1f%% |\n", phr(1), phr(2), phr(3)
+		row("uncached reads (first reads with second_read)", 13, "%d")
 		row("rebuilds", 10, "%d")
 		row("rebuilds refused", 11, "%d")
 		row("evictions (windows and post rows)", 12, "%d")
@@ -719,5 +729,6 @@ if [ -s "$memory_results" ]; then
 		row("p95 ms", 4, "%.3f")
 	}
 	function hr(k) { return 100 * (v[k, 7] + v[k, 8]) / (v[k, 7] + v[k, 8] + v[k, 9]) }
-	function row(label, i, fmt) { printf "| %s | " fmt " | " fmt " |\n", label, v[1, i], v[2, i] }' "$memory_results"
+	function phr(k) { return 100 * v[k, 15] / (v[k, 15] + v[k, 16]) }
+	function row(label, i, fmt) { printf "| %s | " fmt " | " fmt " | " fmt " |\n", label, v[1, i], v[2, i], v[3, i] }' "$memory_results"
 fi

@@ -191,6 +191,24 @@ SELECT feeds >= 1 AS has_feeds, posts >= 1 AS has_posts, bytes_used <= bytes_tot
 FROM feed.cache_stats;
 
 ------------------------------------------------------------------------------
+-- Admission (feed.cache_admission; the suites run with first_read, see
+-- test/feed.conf): with second_read, the default, a feed gets its window on
+-- its second read, so feeds read once in a while do not evict hot ones.
+------------------------------------------------------------------------------
+SET feed.cache_admission = second_read;
+-- first read: a miss, served from the tables, nothing built
+SELECT count(*) AS rows FROM feed.home(:fay);
+SELECT * FROM pg_temp.served();
+-- second read: builds the window
+SELECT count(*) AS rows FROM feed.home(:fay);
+SELECT * FROM pg_temp.served();
+-- third read: a hit
+SELECT count(*) AS rows FROM feed.home(:fay);
+SELECT * FROM pg_temp.served();
+SELECT pg_temp.same_as_tables(:fay);
+RESET feed.cache_admission;
+
+------------------------------------------------------------------------------
 -- Changes behind the functions' back: verify finds them, repair clears them
 ------------------------------------------------------------------------------
 SELECT count(*) > 0 AS rows FROM feed.home(:ann);

@@ -7,8 +7,10 @@
  * rows, each cut into partitions with their own LWLock, hash chains, free
  * list and CLOCK hand.  Nothing is global on the read path: a hit takes one
  * partition lock in shared mode for the window and one per post.  A full
- * partition evicts with CLOCK (a reference bit per slot); a window being
- * built is never evicted.  Memory is fixed at startup and never grows.
+ * partition evicts with a generalised CLOCK (a count per slot), and with
+ * second_read admission a window is made only for a feed read before and
+ * more often than the one it would evict (door_admit, freq_touch); a window
+ * being built is never evicted.  Memory is fixed at startup and never grows.
  *
  * A window holds the newest FEED_CACHE_WINDOW entries of one user's home
  * feed (entry id and original id: 16 bytes each); post rows hold what a page
@@ -88,6 +90,13 @@ int			feed_cache_ttl_s = 3600;
 int			feed_cache_wait_ms = 50;
 bool		feed_cache_enabled = true;
 bool		feed_cache_single_flight = true;
+int			feed_cache_admission = FEED_CACHE_ADMIT_SECOND_READ;
+
+static const struct config_enum_entry admission_options[] = {
+	{"first_read", FEED_CACHE_ADMIT_FIRST_READ, false},
+	{"second_read", FEED_CACHE_ADMIT_SECOND_READ, false},
+	{NULL, 0, false}
+};
 
 
 
@@ -165,11 +174,61 @@ slot_evictable(CachePart *p, SlotHead *s, TimestampTz now)
 }
 
 /*
+ * Frequency of feed reads (TinyLFU's sketch, small): four counters per feed
+ * in one 64-byte block (one cache miss a read), the estimate is their
+ * minimum, and every FREQ_AGE_AFTER reads all counters are halved so the
+ * sketch follows what is hot now.  Counters are bytes written without
+ * atomics: a read lost to a race only makes an estimate one lower.
+ */
+static inline uint8 *
+freq_block(int64 key, int idx[4])
+{
+	uint64		h = mix64((uint64) key ^ UINT64CONST(0x2545f4914f6cdd1d));
+
+	for (int r = 0; r < 4; r++)
+		idx[r] = (int) ((h >> (16 + 6 * r)) & 63);
+	return feed_cache_shm->freq[h % FREQ_BLOCKS];
+}
+
+static void
+freq_touch(int64 key)
+{
+	int			idx[4];
+	volatile uint8 *b = freq_block(key, idx);
+
+	for (int r = 0; r < 4; r++)
+		if (b[idx[r]] < 255)
+			b[idx[r]]++;
+	if (pg_atomic_add_fetch_u32(&feed_cache_shm->freq_count, 1) >= FREQ_AGE_AFTER)
+	{
+		pg_atomic_write_u32(&feed_cache_shm->freq_count, 0);
+		for (int k = 0; k < FREQ_BLOCKS; k++)
+			for (int i = 0; i < 64; i++)
+				((volatile uint8 *) feed_cache_shm->freq[k])[i] >>= 1;
+	}
+}
+
+static int
+freq_estimate(int64 key)
+{
+	int			idx[4];
+	volatile uint8 *b = freq_block(key, idx);
+	int			est = 255;
+
+	for (int r = 0; r < 4; r++)
+		est = Min(est, (int) b[idx[r]]);
+	return est;
+}
+
+/*
  * A slot for key, taken from the free list or by CLOCK eviction; NULL when
- * every slot is being built.  Exclusive lock held.
+ * every slot is being built.  With admit_freq >= 0 (feed windows), the
+ * CLOCK's victim is evicted only if key is read more often than it
+ * (TinyLFU admission); otherwise NULL, and nothing is evicted: a feed read
+ * now and then must not push out one read all the time.  Exclusive lock.
  */
 static SlotHead *
-part_alloc(CachePart *p, uint64 hash, int64 key, CacheStat evict_stat)
+part_alloc(CachePart *p, uint64 hash, int64 key, CacheStat evict_stat, int admit_freq)
 {
 	SlotHead   *s = NULL;
 	int32	   *bucket;
@@ -183,18 +242,22 @@ part_alloc(CachePart *p, uint64 hash, int64 key, CacheStat evict_stat)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		for (int i = 0; i < 2 * p->nslots + 1; i++)
+		for (int i = 0; i < (CLOCK_MAX + 1) * p->nslots + 1; i++)
 		{
 			SlotHead   *victim = slot_at(p, p->hand);
+			uint32		count;
 
 			p->hand = (p->hand + 1) % p->nslots;
 			if (!slot_evictable(p, victim, now))
 				continue;
-			if (pg_atomic_read_u32(&victim->referenced) != 0)
+			count = pg_atomic_read_u32(&victim->referenced);
+			if (count != 0)
 			{
-				pg_atomic_write_u32(&victim->referenced, 0);
+				pg_atomic_write_u32(&victim->referenced, count - 1);
 				continue;
 			}
+			if (admit_freq >= 0 && admit_freq <= freq_estimate(victim->key))
+				return NULL;
 			feed_cache_part_free(p, victim);
 			stat_add(p, evict_stat);
 			s = slot_at(p, p->free_head);
@@ -336,6 +399,13 @@ feed_cache_define_gucs(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("feed.cache_admission",
+							 "When a feed not in the cache gets a window: on its first read or its second.",
+							 "second_read keeps feeds read once in a while from evicting feeds read often.",
+							 &feed_cache_admission,
+							 FEED_CACHE_ADMIT_SECOND_READ, admission_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("feed.cache_single_flight",
 							 "One backend rebuilds a missing feed while the others wait.",
 							 "Off only to measure a stampede: every miss then rebuilds.",
@@ -446,6 +516,11 @@ feed_cache_shmem_startup(void)
 		pg_atomic_init_u32(&feed_cache_shm->pull_pending[b], 0);
 		pg_atomic_init_u64(&feed_cache_shm->pull_last[b], 0);
 	}
+	pg_atomic_init_u32(&feed_cache_shm->freq_count, 0);
+	memset(feed_cache_shm->freq, 0, sizeof(feed_cache_shm->freq));
+	pg_atomic_init_u32(&feed_cache_shm->door_count, 0);
+	for (int w = 0; w < DOOR_BITS / 32; w++)
+		pg_atomic_init_u32(&feed_cache_shm->door[w], 0);
 	SpinLockInit(&feed_cache_shm->pending.mutex);
 	pg_atomic_init_u64(&feed_cache_shm->pending.version, 0);
 	feed_cache_shm->pending.n = 0;
@@ -488,6 +563,44 @@ feed_slot_servable(FeedSlot *f, int npending)
 		}
 	}
 	return true;
+}
+
+/*
+ * Admission.  Under a skewed population (Zipf) most feeds are read once in
+ * a long while; giving each of them a window on its first read evicts
+ * windows that are read often, for nothing.  With second_read, a feed gets
+ * a window only when it was read recently already: the doorkeeper, a Bloom
+ * filter of the feeds missed lately (two bits an id, set lock-free), cleared
+ * when it has taken DOOR_BITS / 8 ids (about 5% false positives then).  A
+ * first read is served from the tables, which costs less than a build (one
+ * page, not a 200-entry window).  cache_reset leaves the doorkeeper alone,
+ * so feeds that were hot get their windows back on their next read.
+ */
+static bool
+door_admit(int64 user_id)
+{
+	uint64		h = mix64((uint64) user_id ^ UINT64CONST(0x9e3779b97f4a7c15));
+	uint32		b1 = (uint32) h & (DOOR_BITS - 1);
+	uint32		b2 = (uint32) (h >> 32) & (DOOR_BITS - 1);
+	uint32		m1 = (uint32) 1 << (b1 % 32);
+	uint32		m2 = (uint32) 1 << (b2 % 32);
+	pg_atomic_uint32 *door = feed_cache_shm->door;
+
+	if (feed_cache_admission == FEED_CACHE_ADMIT_FIRST_READ)
+		return true;
+	if ((pg_atomic_read_u32(&door[b1 / 32]) & m1) != 0 &&
+		(pg_atomic_read_u32(&door[b2 / 32]) & m2) != 0)
+		return true;
+	pg_atomic_fetch_or_u32(&door[b1 / 32], m1);
+	pg_atomic_fetch_or_u32(&door[b2 / 32], m2);
+	if (pg_atomic_add_fetch_u32(&feed_cache_shm->door_count, 1) >= DOOR_BITS / 8)
+	{
+		/* racing clears and adds only make it forget a little early */
+		pg_atomic_write_u32(&feed_cache_shm->door_count, 0);
+		for (int w = 0; w < DOOR_BITS / 32; w++)
+			pg_atomic_write_u32(&door[w], 0);
+	}
+	return false;
 }
 
 /* Copies the page below `before`; true if the window covers it. */
@@ -534,6 +647,8 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 
 	*stale = false;
 	*npage = 0;
+	if (first_page && feed_cache_admission != FEED_CACHE_ADMIT_FIRST_READ)
+		freq_touch(user_id);
 
 	LWLockAcquire(part_lock(pi), LW_SHARED);
 	f = (FeedSlot *) feed_cache_part_find(p, hash, user_id);
@@ -544,7 +659,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 			(int64) feed_cache_ttl_s * USECS_PER_SEC;
 		bool		refreshing = !build_abandoned(f, GetCurrentTimestamp());
 
-		pg_atomic_write_u32(&f->head.referenced, 1);
+		slot_touch(&f->head.referenced);
 		LWLockRelease(part_lock(pi));
 		if (!covered)
 		{
@@ -584,6 +699,12 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 	}
 
 	stat_add(p, ST_MISSES);
+	if (f == NULL && !door_admit(user_id))
+	{
+		/* a feed read for the first time lately: no window yet */
+		stat_add(p, ST_UNCACHED);
+		return FEED_CACHE_UNCACHED;
+	}
 	start = GetCurrentTimestamp();
 	for (;;)
 	{
@@ -603,7 +724,9 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 			build_abandoned(f, GetCurrentTimestamp()))
 		{
 			if (f == NULL)
-				f = (FeedSlot *) part_alloc(p, hash, user_id, ST_FEED_EVICTIONS);
+				f = (FeedSlot *) part_alloc(p, hash, user_id, ST_FEED_EVICTIONS,
+											feed_cache_admission == FEED_CACHE_ADMIT_FIRST_READ
+											? -1 : freq_estimate(user_id));
 			if (f == NULL)
 			{
 				LWLockRelease(part_lock(pi));
@@ -752,11 +875,10 @@ feed_cache_count_uncached(void)
 
 /* ---- read side: posts ---- */
 
-bool
-feed_cache_post_get(int64 post_id, FeedCachePost *post, char *buf)
+/* The lookup and copy of one row under its partition's lock; no stats. */
+static bool
+post_copy(int pi, uint64 hash, int64 post_id, FeedCachePost *post, char *buf)
 {
-	uint64		hash;
-	int			pi = part_index(post_id, false, &hash);
 	CachePart  *p = &feed_cache_shm->parts[pi];
 	PostSlot   *s;
 	bool		hit = false;
@@ -783,12 +905,78 @@ feed_cache_post_get(int64 post_id, FeedCachePost *post, char *buf)
 		}
 		memcpy(buf, s->body, s->body_len);
 		post->body = buf;
-		pg_atomic_write_u32(&s->head.referenced, 1);
+		slot_touch(&s->head.referenced);
 		hit = true;
 	}
 	LWLockRelease(part_lock(pi));
-	stat_add(p, hit ? ST_POST_HITS : ST_POST_MISSES);
 	return hit;
+}
+
+bool
+feed_cache_post_get(int64 post_id, FeedCachePost *post, char *buf)
+{
+	uint64		hash;
+	int			pi = part_index(post_id, false, &hash);
+	bool		hit = post_copy(pi, hash, post_id, post, buf);
+
+	stat_add(&feed_cache_shm->parts[pi], hit ? ST_POST_HITS : ST_POST_MISSES);
+	return hit;
+}
+
+#define POSTS_BATCH 128
+
+int
+feed_cache_posts_get(int n, const int64 *post_ids, FeedCachePost *posts, bool *found)
+{
+	uint64		hashes[POSTS_BATCH];
+	int			pis[POSTS_BATCH];
+	int			hits = 0;
+
+	/* no palloc: a cached read must not grow the heap (see timeline.c) */
+	if (n > POSTS_BATCH)
+	{
+		hits = feed_cache_posts_get(POSTS_BATCH, post_ids, posts, found);
+		return hits + feed_cache_posts_get(n - POSTS_BATCH, post_ids + POSTS_BATCH,
+										   posts + POSTS_BATCH, found + POSTS_BATCH);
+	}
+
+	/* start every bucket read, then every slot read, then use them */
+	for (int i = 0; i < n; i++)
+	{
+		CachePart  *p;
+
+		pis[i] = part_index(post_ids[i], false, &hashes[i]);
+		p = &feed_cache_shm->parts[pis[i]];
+		cache_prefetch(&part_buckets(p)[hashes[i] & (p->nbuckets - 1)]);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		CachePart  *p = &feed_cache_shm->parts[pis[i]];
+
+		/* unlocked: only a hint, the locked lookup below decides */
+		int32		idx = ((volatile int32 *) part_buckets(p))[hashes[i] & (p->nbuckets - 1)];
+
+		if (idx >= 0 && idx < p->nslots)
+		{
+			char	   *slot = (char *) slot_at(p, idx);
+
+			for (int off = 0; off < 256; off += 64)
+				cache_prefetch(slot + off);
+		}
+	}
+	for (int i = 0; i < n; i++)
+	{
+		found[i] = post_copy(pis[i], hashes[i], post_ids[i], &posts[i], NULL);
+		hits += found[i] ? 1 : 0;
+	}
+	if (n > 0)
+	{
+		CachePart  *p = &feed_cache_shm->parts[pis[0]];
+
+		pg_atomic_fetch_add_u64(&p->stats[ST_POST_HITS], hits);
+		pg_atomic_fetch_add_u64(&p->stats[ST_POST_MISSES], n - hits);
+	}
+	return hits;
 }
 
 uint64
@@ -814,7 +1002,7 @@ feed_cache_post_put(const FeedCachePost *post, uint64 seq)
 	if (p->pending == 0 && p->last_change <= seq
 		&& stamp_ok(&feed_cache_shm->posts_pending, &feed_cache_shm->posts_last, seq)
 		&& feed_cache_part_find(p, hash, post->post_id) == NULL
-		&& (s = (PostSlot *) part_alloc(p, hash, post->post_id, ST_POST_EVICTIONS)) != NULL)
+		&& (s = (PostSlot *) part_alloc(p, hash, post->post_id, ST_POST_EVICTIONS, -1)) != NULL)
 	{
 		s->author_id = post->author_id;
 		s->repost_of = post->repost_of;

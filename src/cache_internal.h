@@ -21,13 +21,18 @@
 #define PULL_BUCKETS		1024
 #define PENDING_MAX			4096
 #define BLOOM_BITS			4096
+/* admission doorkeeper (cache.c): 32 kB, cleared after DOOR_BITS / 8 ids */
+#define DOOR_BITS			(1 << 18)
+/* admission frequency sketch (cache.c): 64-byte blocks of 4-bit-ish counters */
+#define FREQ_BLOCKS			1024
+#define FREQ_AGE_AFTER		(FREQ_BLOCKS * 64)
 
 typedef struct SlotHead
 {
 	int64		key;
 	int32		next;			/* hash chain or free list; -1 ends it */
 	bool		used;
-	pg_atomic_uint32 referenced;	/* CLOCK bit */
+	pg_atomic_uint32 referenced;	/* CLOCK count, 0 .. CLOCK_MAX */
 } SlotHead;
 
 typedef struct FeedSlot
@@ -129,11 +134,41 @@ typedef struct CacheShared
 	pg_atomic_uint32 pull_pending[PULL_BUCKETS];
 	pg_atomic_uint64 pull_last[PULL_BUCKETS];
 	PendingTable pending;
+	pg_atomic_uint32 door_count;	/* ids added since the last clear */
+	pg_atomic_uint32 door[DOOR_BITS / 32];
+	pg_atomic_uint32 freq_count;	/* reads counted since the last halving */
+	uint8		freq[FREQ_BLOCKS][64];	/* see freq_touch: racy on purpose */
 	CachePart	parts[CACHE_FEED_PARTS + CACHE_POST_PARTS];
 } CacheShared;
 
 extern CacheShared *feed_cache_shm;
 extern LWLockPadded *feed_cache_locks;
+
+/* a read hint: start loading the cache line at p (never faults) */
+#if defined(__GNUC__) || defined(__clang__)
+#define cache_prefetch(p) __builtin_prefetch(p)
+#else
+#define cache_prefetch(p) ((void) (p))
+#endif
+
+/*
+ * Generalised CLOCK: a hit raises the slot's count up to CLOCK_MAX, the hand
+ * lowers it and evicts at 0, so a slot read often outlives one read once
+ * (closer to LFU, which is what a skewed population wants).  The update is
+ * a plain read and write under a shared lock: two hits at once may count as
+ * one, which a heuristic can afford, and a slot already at the maximum is
+ * only read, so hot slots' cache lines stay shared between backends.
+ */
+#define CLOCK_MAX 3
+
+static inline void
+slot_touch(pg_atomic_uint32 *referenced)
+{
+	uint32		v = pg_atomic_read_u32(referenced);
+
+	if (v < CLOCK_MAX)
+		pg_atomic_write_u32(referenced, v + 1);
+}
 
 static inline uint64
 mix64(uint64 x)

@@ -41,6 +41,8 @@ feed.database = 'regress060'
 feed.fanout_workers = 2
 max_connections = 80
 max_prepared_transactions = 0
+# parts 1 to 3 count builds from the first read; part 4 uses the default
+feed.cache_admission = 'first_read'
 });
 $node->start;
 $node->safe_psql('postgres',
@@ -196,6 +198,8 @@ set_and_reload($node, 'feed.cache_ttl' => undef);
 ###########################################################################
 # 4. The differential test with the default cache size
 ###########################################################################
+set_and_reload($node, 'feed.cache_admission' => 'second_read');
+is(q1(q{SHOW feed.cache_admission}), 'second_read', 'differential: with the default admission');
 my $outdir = "$PostgreSQL::Test::Utils::tmp_check/regress_060";
 mkdir $outdir;
 my $rc = system(
@@ -203,7 +207,7 @@ my $rc = system(
 	'--host=' . $node->host, '--port=' . $node->port,
 	'--dbname=regress060', '--inputdir=.', "--outputdir=$outdir",
 	'differential');
-is($rc, 0, 'differential test passes with the default cache size');
+is($rc, 0, 'differential test passes with the default cache size and admission');
 if ($rc != 0 && open my $fh, '<', "$outdir/regression.diffs")
 {
 	diag(join '', grep { defined } (<$fh>)[0 .. 80]);
