@@ -128,6 +128,17 @@ feed_cache_part_find(CachePart *p, uint64 hash, int64 key)
 	return NULL;
 }
 
+/* Puts slot idx (s), already out of its chain, on the free list. */
+static inline void
+slot_release(CachePart *p, SlotHead *s, int32 idx)
+{
+	s->used = false;
+	s->key = 0;
+	s->next = p->free_head;
+	p->free_head = idx;
+	p->used--;
+}
+
 /* Unlinks s from its chain and puts it on the free list; exclusive lock. */
 void
 feed_cache_part_free(CachePart *p, SlotHead *s)
@@ -141,11 +152,7 @@ feed_cache_part_free(CachePart *p, SlotHead *s)
 	while (*link != idx)
 		link = &slot_at(p, *link)->next;
 	*link = s->next;
-	s->used = false;
-	s->key = 0;
-	s->next = p->free_head;
-	p->free_head = idx;
-	p->used--;
+	slot_release(p, s, idx);
 }
 
 /*
@@ -1155,26 +1162,41 @@ feed_cache_clear(void)
 	 * Freeing the slots is only tidying (CLOCK would reuse them anyway):
 	 * skip a partition that readers keep busy rather than wait for it, as
 	 * a stream of shared lockers can hold off an exclusive one for long.
+	 * Walk the hash chains, not the slots: a backend touching every slot
+	 * header of a large cache for the first time takes a page fault per
+	 * 4 kB page (0.4 s for 256MB when idle; 7 to 9 s under 64 busy readers
+	 * on 2 cores, as bench/cache.sh measured), the chains only reach the
+	 * slots in use.
 	 */
 	for (int i = 0; i < CACHE_FEED_PARTS + CACHE_POST_PARTS; i++)
 	{
 		CachePart  *p = &feed_cache_shm->parts[i];
+		int32	   *buckets = part_buckets(p);
 
 		if (!LWLockConditionalAcquire(part_lock(i), LW_EXCLUSIVE))
 			continue;
-		for (int32 s = 0; s < p->nslots; s++)
+		for (int32 b = 0; b < p->nbuckets; b++)
 		{
-			SlotHead   *h = slot_at(p, s);
+			int32		idx = buckets[b];
 
-			if (!h->used)
-				continue;
-			if (i < CACHE_FEED_PARTS && ((FeedSlot *) h)->builder != 0)
+			buckets[b] = -1;
+			while (idx >= 0)
 			{
-				((FeedSlot *) h)->valid = false;
-				((FeedSlot *) h)->last_change = seq;
-				continue;
+				SlotHead   *h = slot_at(p, idx);
+				int32		next = h->next;
+
+				if (i < CACHE_FEED_PARTS && ((FeedSlot *) h)->builder != 0)
+				{
+					/* being built: stays, out of service, in its chain */
+					((FeedSlot *) h)->valid = false;
+					((FeedSlot *) h)->last_change = seq;
+					h->next = buckets[b];
+					buckets[b] = idx;
+				}
+				else
+					slot_release(p, h, idx);
+				idx = next;
 			}
-			feed_cache_part_free(p, h);
 		}
 		p->last_change = Max(p->last_change, seq);
 		LWLockRelease(part_lock(i));
