@@ -224,29 +224,30 @@ raise_not_visible(int64 user_id, const PostInfo *info, const char *action)
 /*
  * Can user_id see the original of `info` (and, for a repost, its reposter)?
  * Rules 3 and 4 of the visibility oracle: no block either way, and the
- * original's author public, the user, or actively followed.
+ * original's author public, the user, or actively followed.  Primary-key
+ * probes under snap (probe.c), the one implementation for repost and like.
  */
+static bool
+visible_under(Snapshot snap, int64 user_id, const PostInfo *info)
+{
+	if (feed_probe_block(snap, user_id, info->orig_author) ||
+		feed_probe_block(snap, info->orig_author, user_id))
+		return false;
+	if (info->author_id != info->orig_author &&
+		(feed_probe_block(snap, user_id, info->author_id) ||
+		 feed_probe_block(snap, info->author_id, user_id)))
+		return false;
+	return info->orig_author == user_id || !info->orig_private ||
+		feed_probe_follows_active(snap, user_id, info->orig_author);
+}
+
 static void
 require_visible(int64 user_id, const PostInfo *info, const char *action)
 {
-	static FeedPlan visible_plan = {
-		"post_visible_to",
-		"SELECT NOT EXISTS (SELECT 1 FROM feed.blocks b "
-		"                   WHERE (b.blocker_id = $1 AND b.blocked_id IN ($2, $3)) "
-		"                      OR (b.blocked_id = $1 AND b.blocker_id IN ($2, $3))) "
-		"   AND ($2 = $1 OR NOT $4 OR EXISTS (SELECT 1 FROM feed.follows f "
-		"        WHERE f.follower_id = $1 AND f.followee_id = $2 AND f.state = 'active'))",
-		4, {INT8OID, INT8OID, INT8OID, BOOLOID}
-	};
-	Datum		values[4];
-	bool		isnull;
+	bool		visible = visible_under(feed_probe_begin(), user_id, info);
 
-	values[0] = Int64GetDatum(user_id);
-	values[1] = Int64GetDatum(info->orig_author);
-	values[2] = Int64GetDatum(info->author_id);
-	values[3] = BoolGetDatum(info->orig_private);
-	feed_spi_exec(&visible_plan, values, NULL, false, 1);
-	if (!feed_spi_bool(0, 1, &isnull))
+	feed_probe_end();
+	if (!visible)
 		raise_not_visible(user_id, info, action);
 }
 
@@ -494,7 +495,7 @@ feed_delete_post(PG_FUNCTION_ARGS)
 /*
  * Like and unlike are the hottest writes there are.  Their checks (user,
  * post, liveness, visibility: the rules of lookup_post, require_live and
- * require_visible, with the same errors in the same order) are primary-key
+ * visible_under, with the same errors in the same order) are primary-key
  * probes without the executor (probe.c), under one fresh snapshot; only the
  * write itself is a statement.  A concurrent delete or block that commits
  * between the probes and the write is the race every check-then-write has
@@ -542,13 +543,7 @@ like_target(int64 user_id, int64 post_id, bool check_visible, PostInfo *info)
 			 (long long) info->orig_author, (long long) info->orig_id);
 
 	require_live(info, "like");
-	if (feed_probe_block(snap, user_id, info->orig_author) ||
-		feed_probe_block(snap, info->orig_author, user_id) ||
-		(info->author_id != info->orig_author &&
-		 (feed_probe_block(snap, user_id, info->author_id) ||
-		  feed_probe_block(snap, info->author_id, user_id))) ||
-		(info->orig_author != user_id && info->orig_private &&
-		 !feed_probe_follows_active(snap, user_id, info->orig_author)))
+	if (!visible_under(snap, user_id, info))
 		raise_not_visible(user_id, info, "like");
 	feed_probe_end();
 }
