@@ -99,14 +99,18 @@ extern bool feed_cache_post_get(int64 post_id, FeedCachePost *post, char *buf);
 
 /*
  * The rows of a page at once: as n calls of feed_cache_post_get with buf
- * NULL (found[i] says which were cached; returns how many), but the
+ * NULL (found[i] says which were cached; returns how many), but the body
+ * datums are built in texts, n slots of FEED_CACHE_TEXT_SLOT bytes, when it
+ * is not NULL (a page's rows are copied into the result at once, so the
+ * caller can keep one space for every call: no allocation per row), and the
  * shared-memory reads of all of them start together, before any is needed.
  * A row is two cache misses (its hash bucket, its slot) in a segment too
  * large for the TLB; one after another, a page's 50 to 100 rows were most of
  * a cached read (perf: the hash lookup alone 16% of the backend's time).
  */
+#define FEED_CACHE_TEXT_SLOT MAXALIGN(VARHDRSZ + FEED_CACHE_BODY_MAX)
 extern int	feed_cache_posts_get(int n, const int64 *post_ids, FeedCachePost *posts,
-								 bool *found);
+								 bool *found, char *texts);
 extern uint64 feed_cache_fill_begin(void);
 extern void feed_cache_post_put(const FeedCachePost *post, uint64 seq);
 

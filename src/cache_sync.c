@@ -300,7 +300,7 @@ apply_changes(ApplyPhase phase)
 				p = &feed_cache_shm->parts[pi];
 				if (c->kind == CH_APPEND && phase != PHASE_COMMIT)
 					break;		/* appends only exist once committed */
-				LWLockAcquire(part_lock(pi), LW_EXCLUSIVE);
+				part_write_lock(pi);
 				s = feed_cache_part_find(p, hash, c->key);
 				if (c->kind == CH_APPEND)
 				{
@@ -309,7 +309,7 @@ apply_changes(ApplyPhase phase)
 						apply_append((FeedSlot *) s, c->a, c->b);
 						((FeedSlot *) s)->last_change = seq;
 					}
-					LWLockRelease(part_lock(pi));
+					part_write_unlock(pi);
 					break;
 				}
 				if (phase == PHASE_PRE_COMMIT)
@@ -337,7 +337,7 @@ apply_changes(ApplyPhase phase)
 							((PostSlot *) s)->like_count += c->a;
 					}
 				}
-				LWLockRelease(part_lock(pi));
+				part_write_unlock(pi);
 				break;
 			case CH_PULL:
 				{
