@@ -41,7 +41,7 @@
 #     BENCH_STAMPEDE_RUNS (2 per setting, interleaved)
 #   part 3: BENCH_ZIPF_POPULATION (users: all users; viewers: the active ones),
 #     BENCH_ZIPF_FRACTION (0.10), BENCH_ZIPF_S (1.1), BENCH_ZIPF_CLIENTS (8),
-#     BENCH_ZIPF_WARMUP (30 s), BENCH_ZIPF_DURATION (45 s, twice: feed.cache_ttl
+#     BENCH_ZIPF_WARMUP (60 s), BENCH_ZIPF_DURATION (45 s, twice: feed.cache_ttl
 #     BENCH_CACHE_TTL, then its default)
 #   checks: BENCH_CHECK (100 viewers), BENCH_ORACLE_CHECK (20 viewers, 5 pages)
 #   BENCH_PHASES ("throughput redis stampede memory"; the load and the checks
@@ -71,7 +71,7 @@ Z_POP=${BENCH_ZIPF_POPULATION:-users}
 Z_FRACTION=${BENCH_ZIPF_FRACTION:-0.10}
 Z_S=${BENCH_ZIPF_S:-1.1}
 Z_CLIENTS=${BENCH_ZIPF_CLIENTS:-8}
-Z_WARMUP=${BENCH_ZIPF_WARMUP:-30}
+Z_WARMUP=${BENCH_ZIPF_WARMUP:-60}
 Z_DURATION=${BENCH_ZIPF_DURATION:-45}
 CHECK=${BENCH_CHECK:-100}
 ORACLE_CHECK=${BENCH_ORACLE_CHECK:-20}
