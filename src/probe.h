@@ -26,9 +26,12 @@ typedef struct FeedProbePost
 } FeedProbePost;
 
 /*
- * Pushes a fresh snapshot as SPI would for a statement (after a command
- * counter increment, so the transaction's own earlier writes are seen);
- * feed_probe_end pops it.
+ * A group of probes.  begin pushes a fresh snapshot as SPI would for a
+ * statement (after a command counter increment, so the transaction's own
+ * earlier writes are seen) and returns it: every probe of the group takes
+ * it.  The tables probed stay open, each with one index scan, until
+ * feed_probe_end closes them and pops the snapshot; an error in between
+ * leaves them to the abort's cleanup.
  */
 extern Snapshot feed_probe_begin(void);
 extern void feed_probe_end(void);
