@@ -20,6 +20,7 @@
 #include "feed.h"
 #include "graph.h"
 #include "ids.h"
+#include "probe.h"
 #include "spi_plans.h"
 #include "validate.h"
 #include "workers.h"
@@ -59,12 +60,6 @@ PG_FUNCTION_INFO_V1(feed_unblock);
 	"bf AS (DELETE FROM feed.inbox_backfill b WHERE (" PAIRS ") " \
 	"      AND EXISTS (SELECT 1 FROM del WHERE b.user_id = del.follower_id AND b.author_id = del.followee_id)) "
 
-static FeedPlan user_lookup_plan = {
-	"user_lookup",
-	"SELECT is_private FROM feed.users WHERE user_id = $1",
-	1, {INT8OID}
-};
-
 /*
  * A follow and a block of the same two users must not both commit.  Row
  * locks on feed.users serialise them without filling the lock table (a
@@ -85,35 +80,30 @@ static FeedPlan pair_lock_plan = {
 	2, {INT8OID, INT8OID}
 };
 
-static FeedPlan block_exists_plan = {
-	"block_exists",
-	"SELECT EXISTS (SELECT 1 FROM feed.blocks "
-	"  WHERE (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1))",
-	2, {INT8OID, INT8OID}
-};
-
 bool
 feed_graph_require_user(int64 user_id, const char *argname)
 {
-	Datum		values[1] = {Int64GetDatum(user_id)};
-	bool		isnull;
+	Snapshot	snap = feed_probe_begin();
+	bool		is_private = false;
+	bool		found = feed_probe_user(snap, user_id, &is_private);
 
-	if (feed_spi_exec(&user_lookup_plan, values, NULL, false, 1) != 1)
+	feed_probe_end();
+	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("user %lld does not exist", (long long) user_id),
 				 errdetail("Argument \"%s\" names no row of feed.users.", argname)));
-	return feed_spi_bool(0, 1, &isnull);
+	return is_private;
 }
 
 static bool
 blocked_either_way(int64 a, int64 b)
 {
-	Datum		values[2] = {Int64GetDatum(a), Int64GetDatum(b)};
-	bool		isnull;
+	Snapshot	snap = feed_probe_begin();
+	bool		blocked = feed_probe_block(snap, a, b) || feed_probe_block(snap, b, a);
 
-	feed_spi_exec(&block_exists_plan, values, NULL, false, 1);
-	return feed_spi_bool(0, 1, &isnull);
+	feed_probe_end();
+	return blocked;
 }
 
 /*
