@@ -902,6 +902,20 @@ post_fill_body(FeedCachePost *post, char *buf, struct varlena *text, const char 
 	post->body = buf;
 }
 
+/* The fields of slot s but the body; volatile for the lockless reader. */
+static inline void
+post_fields(FeedCachePost *post, int64 post_id, const volatile PostSlot *s)
+{
+	post->post_id = post_id;
+	post->author_id = s->author_id;
+	post->repost_of = s->repost_of;
+	post->created_at = s->created_at;
+	post->like_count = s->like_count;
+	post->deleted = s->deleted;
+	post->body_null = s->body_null;
+	post->body_len = s->body_len;
+}
+
 /* The lookup and copy of one row under its partition's lock; no stats. */
 static bool
 post_copy_locked(int pi, uint64 hash, int64 post_id, FeedCachePost *post, char *buf,
@@ -915,14 +929,7 @@ post_copy_locked(int pi, uint64 hash, int64 post_id, FeedCachePost *post, char *
 	s = (PostSlot *) feed_cache_part_find(p, hash, post_id);
 	if (s != NULL && stamp_ok(&feed_cache_shm->posts_pending, &feed_cache_shm->posts_last, s->seq0))
 	{
-		post->post_id = post_id;
-		post->author_id = s->author_id;
-		post->repost_of = s->repost_of;
-		post->created_at = s->created_at;
-		post->like_count = s->like_count;
-		post->deleted = s->deleted;
-		post->body_null = s->body_null;
-		post->body_len = s->body_len;
+		post_fields(post, post_id, s);
 		post_fill_body(post, buf, text, s->body);
 		slot_touch(&s->head.referenced);
 		hit = true;
@@ -973,14 +980,7 @@ post_copy_optimistic(int pi, uint64 hash, int64 post_id, FeedCachePost *post, ch
 	}
 	if (s != NULL)
 	{
-		post->post_id = post_id;
-		post->author_id = s->author_id;
-		post->repost_of = s->repost_of;
-		post->created_at = s->created_at;
-		post->like_count = s->like_count;
-		post->deleted = s->deleted;
-		post->body_null = s->body_null;
-		post->body_len = s->body_len;
+		post_fields(post, post_id, s);
 		seq0 = s->seq0;
 		if (post->body_len > FEED_CACHE_BODY_MAX)
 			return OPT_RETRY;
