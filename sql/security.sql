@@ -502,6 +502,27 @@ SELECT count(*) > 0 AS admin_reads_audit FROM feed.audit_events(for_user => :bob
 SELECT audit_overflowed, audit_dropped FROM feed.security_status();
 RESET ROLE;
 
+-- A caller's search_path cannot stand in for what feed's statements use:
+-- here an operator = (bigint, bigint) found before pg_catalog's raises.
+CREATE SCHEMA regress_evil;
+CREATE FUNCTION regress_evil.int8eq_hijack(bigint, bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'hijacked'; END$$;
+CREATE OPERATOR regress_evil.= (LEFTARG = bigint, RIGHTARG = bigint,
+                                FUNCTION = regress_evil.int8eq_hijack);
+SET feed.cache = off;
+SET search_path = regress_evil, pg_catalog, public;
+SELECT 1::bigint = 1::bigint AS trap_is_set;
+SELECT count(*) >= 0 AS home_ok FROM feed.home(:alice, 5);
+SELECT count(*) >= 0 AS user_posts_ok FROM feed.user_posts(:alice, :dave, 5);
+SELECT feed.publish(:dave, 'search_path test') > 0 AS publish_ok;
+SELECT feed.follow(:alice, :dave) IS NOT NULL AS follow_ok;
+SELECT feed.like(:alice, (SELECT max(post_id) FROM feed.posts WHERE author_id OPERATOR(pg_catalog.=) :dave)) AS like_ok;
+SELECT feed.unlike(:alice, (SELECT max(post_id) FROM feed.posts WHERE author_id OPERATOR(pg_catalog.=) :dave)) AS unlike_ok;
+SELECT count(*) >= 0 AS stats_ok FROM feed.user_stats(:dave);
+RESET search_path;
+RESET feed.cache;
+DROP SCHEMA regress_evil CASCADE;
+
 ALTER SYSTEM RESET feed.rate_limit_writes;
 ALTER SYSTEM RESET feed.rate_limit_reads;
 SELECT pg_reload_conf();
