@@ -475,16 +475,25 @@ $$;
 
 -- Every function runs as the extension's owner with a fixed search_path:
 -- callers get no right on the tables, and no object of theirs can stand in
--- for an operator or function the statements use.  (id_parts touches no
--- table and stays with its caller's rights.)
+-- for an operator or function the statements use.  The C functions pin the
+-- path themselves around every SQL statement they run (src/spi_plans.c), so
+-- a call that runs none, a cached feed.home, does not pay for a
+-- function-level SET; the others get the SET.  (id_parts touches no table
+-- and stays with its caller's rights.)
 DO $$
 DECLARE
     f regprocedure;
+    lang name;
 BEGIN
-    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
-             WHERE p.pronamespace = 'feed'::regnamespace AND p.proname <> 'id_parts' LOOP
-        EXECUTE pg_catalog.format(
-            'ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+    FOR f, lang IN SELECT p.oid, l.lanname
+                   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+                   WHERE p.pronamespace = 'feed'::regnamespace AND p.proname <> 'id_parts' LOOP
+        IF lang = 'c' THEN
+            EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER', f);
+        ELSE
+            EXECUTE pg_catalog.format(
+                'ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+        END IF;
     END LOOP;
 END
 $$;

@@ -51,15 +51,17 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
--- The extension script: roles, SECURITY DEFINER with a pinned search_path,
--- nothing for PUBLIC.
+-- The extension script: roles, SECURITY DEFINER with a pinned search_path
+-- (set by the function for SQL ones, by the C code around its statements for
+-- C ones: see the search_path test below), nothing for PUBLIC.
 -- ---------------------------------------------------------------------------
 SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname LIKE 'feed\_%' ORDER BY 1;
 
 SELECT p.proname
-FROM pg_proc p
+FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 WHERE p.pronamespace = 'feed'::regnamespace AND p.proname <> 'id_parts'
-  AND NOT (p.prosecdef AND p.proconfig = '{"search_path=pg_catalog, pg_temp"}')
+  AND NOT (p.prosecdef AND CASE WHEN l.lanname = 'c' THEN p.proconfig IS NULL
+                                ELSE p.proconfig = '{"search_path=pg_catalog, pg_temp"}' END)
 ORDER BY 1;
 
 SELECT p.proname FROM pg_proc p
