@@ -197,3 +197,24 @@ SELECT count(*) AS like_rows FROM feed.likes WHERE post_id = :lp;
 SELECT feed.unlike(:bob, :lp) AS unliked;
 SELECT feed.unlike(:bob, :lp) AS unliked;
 SELECT count(*) AS like_rows FROM feed.likes WHERE post_id = :lp;
+
+-- A like that fails inside its checks (an error in a subtransaction, caught)
+-- leaves nothing behind for the next like, in the same or a sibling
+-- subtransaction.
+DO $$
+DECLARE
+    ok integer := 0;
+BEGIN
+    FOR i IN 1..3 LOOP
+        BEGIN
+            PERFORM feed.like(-1, 1);
+        EXCEPTION WHEN no_data_found THEN
+            ok := ok + 1;
+        END;
+    END LOOP;
+    RAISE NOTICE 'caught % errors', ok;
+END
+$$;
+SELECT feed.publish(:alice, 'liked after caught errors') AS p3 \gset
+SELECT feed.like(:carol, :p3) AS liked_after_caught_errors;
+SELECT feed.unlike(:carol, :p3) AS unliked;

@@ -47,16 +47,48 @@ typedef struct Probe
 #define MAX_OPEN_PROBES 4
 static Probe open_probes[MAX_OPEN_PROBES];
 static int	n_open_probes = 0;
-static Snapshot probe_snapshot = NULL;
+static Snapshot probe_snapshot = NULL;	/* the open group's; NULL: none */
+static bool probe_callbacks = false;
+
+/*
+ * An error inside a group skips feed_probe_end; the abort closes the
+ * tables, and this forgets them.  A group holds no subtransaction, so any
+ * abort while one is open is the abort of the group's own.
+ */
+static void
+probe_forget(void)
+{
+	n_open_probes = 0;
+	probe_snapshot = NULL;
+}
+
+static void
+probe_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		probe_forget();
+}
+
+static void
+probe_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		probe_forget();
+}
 
 Snapshot
 feed_probe_begin(void)
 {
-	/*
-	 * Whatever an earlier group left open was closed by the abort that
-	 * skipped its feed_probe_end.
-	 */
-	n_open_probes = 0;
+	if (!probe_callbacks)
+	{
+		RegisterXactCallback(probe_xact_callback, NULL);
+		RegisterSubXactCallback(probe_subxact_callback, NULL);
+		probe_callbacks = true;
+	}
+	/* groups do not nest: this one would forget the other's tables */
+	if (probe_snapshot != NULL)
+		elog(ERROR, "feed: a probe group began inside another");
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	probe_snapshot = GetActiveSnapshot();
@@ -75,8 +107,7 @@ feed_probe_end(void)
 		index_close(p->idx, NoLock);
 		table_close(p->rel, NoLock);
 	}
-	n_open_probes = 0;
-	probe_snapshot = NULL;
+	probe_forget();
 	PopActiveSnapshot();
 }
 
