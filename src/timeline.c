@@ -391,11 +391,6 @@ emit(ReturnSetInfo *rsinfo, int64 entry_id, const FeedCachePost *orig, const Fee
 }
 
 /*
- * Serves a page whose entries came from a cached window.  False (nothing
- * emitted) when a post on it is deleted or gone: the window is then out of
- * date, as a delete reaches windows only through their post rows.
- */
-/*
  * Work space of serve_cached, allocated once per backend.  A cached read
  * must not allocate much per call: the per-query memory is freed at the end
  * of every statement, and when it crosses glibc's trim threshold each call
@@ -415,6 +410,11 @@ typedef struct ServeSpace
 
 static ServeSpace *serve_space = NULL;
 
+/*
+ * Serves a page whose entries came from a cached window.  False (nothing
+ * emitted) when a post on it is deleted or gone: the window is then out of
+ * date, as a delete reaches windows only through their post rows.
+ */
 static bool
 serve_cached(ReturnSetInfo *rsinfo, const FeedCacheEntry *page, int npage)
 {
