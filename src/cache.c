@@ -57,6 +57,7 @@
 
 #include <limits.h>
 
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type_d.h"
@@ -66,6 +67,7 @@
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
@@ -108,6 +110,41 @@ static int64 building_user = 0;
 static bool building = false;
 static uint64 building_seq0 = 0;
 
+
+/* this process's counters (see CacheProcStats), found on first use */
+static CacheProcStats *my_stats = NULL;
+static bool my_stats_shared = false;
+
+static inline CacheProcStats *
+proc_stats_at(int i)
+{
+	return (CacheProcStats *) ((char *) feed_cache_shm + feed_cache_shm->procstats_off) + i;
+}
+
+static void
+stat_add_n(CacheStat st, uint64 n)
+{
+	if (unlikely(my_stats == NULL))
+	{
+		int			i = feed_cache_shm->nprocstats - 1;
+
+		if (MyProc != NULL && MyProc->pgprocno >= 0 && MyProc->pgprocno < i)
+			i = MyProc->pgprocno;
+		my_stats = proc_stats_at(i);
+		my_stats_shared = i == feed_cache_shm->nprocstats - 1;
+	}
+	if (my_stats_shared)
+		pg_atomic_fetch_add_u64(&my_stats->stats[st], n);
+	else
+		pg_atomic_write_u64(&my_stats->stats[st],
+							pg_atomic_read_u64(&my_stats->stats[st]) + n);
+}
+
+static inline void
+stat_add(CacheStat st)
+{
+	stat_add_n(st, 1);
+}
 
 /* ---------------------------------------------------------------- */
 
@@ -197,16 +234,26 @@ freq_block(int64 key, int idx[4])
 	return feed_cache_shm->freq[h % FREQ_BLOCKS];
 }
 
+/*
+ * Reads are added to the shared count FREQ_COUNT_BATCH at a time: one atomic
+ * add a read on a single counter made every core fight for its cache line.
+ */
+#define FREQ_COUNT_BATCH 64
+
 static void
 freq_touch(int64 key)
 {
+	static uint32 unflushed = 0;
 	int			idx[4];
 	volatile uint8 *b = freq_block(key, idx);
 
 	for (int r = 0; r < 4; r++)
 		if (b[idx[r]] < 255)
 			b[idx[r]]++;
-	if (pg_atomic_add_fetch_u32(&feed_cache_shm->freq_count, 1) >= FREQ_AGE_AFTER)
+	if (++unflushed < FREQ_COUNT_BATCH)
+		return;
+	unflushed = 0;
+	if (pg_atomic_add_fetch_u32(&feed_cache_shm->freq_count, FREQ_COUNT_BATCH) >= FREQ_AGE_AFTER)
 	{
 		pg_atomic_write_u32(&feed_cache_shm->freq_count, 0);
 		for (int k = 0; k < FREQ_BLOCKS; k++)
@@ -266,7 +313,7 @@ part_alloc(CachePart *p, uint64 hash, int64 key, CacheStat evict_stat, int admit
 			if (admit_freq >= 0 && admit_freq <= freq_estimate(victim->key))
 				return NULL;
 			feed_cache_part_free(p, victim);
-			stat_add(p, evict_stat);
+			stat_add(evict_stat);
 			s = slot_at(p, p->free_head);
 			p->free_head = s->next;
 			break;
@@ -441,10 +488,19 @@ pow2_at_least(Size n)
 	return b;
 }
 
+/* PGPROCs whose counters get a set of their own (see CacheProcStats) */
+static int
+proc_stats_count(void)
+{
+	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
+}
+
 static Size
 cache_layout(CacheShared *init)
 {
-	Size		off = MAXALIGN(sizeof(CacheShared));
+	int			nstats = proc_stats_count() + 1;
+	Size		stats_off = TYPEALIGN(PG_CACHE_LINE_SIZE, sizeof(CacheShared));
+	Size		off = MAXALIGN(stats_off + nstats * sizeof(CacheProcStats));
 	Size		size = (Size) feed_cache_size_kb * 1024;
 
 	/* the fixed part comes out of the budget too (a tiny cache gets 1 slot a partition) */
@@ -484,11 +540,17 @@ cache_layout(CacheShared *init)
 			}
 			p->free_head = 0;
 			pg_atomic_init_u32(&p->changes, 0);
-			for (int st = 0; st < ST_COUNT; st++)
-				pg_atomic_init_u64(&p->stats[st], 0);
 		}
 		off = MAXALIGN(off + nbuckets * sizeof(int32));
 		off = MAXALIGN(off + nslots * slot_size);
+	}
+	if (init)
+	{
+		init->nprocstats = nstats;
+		init->procstats_off = stats_off;
+		for (int i = 0; i < nstats; i++)
+			for (int st = 0; st < ST_COUNT; st++)
+				pg_atomic_init_u64(&proc_stats_at(i)->stats[st], 0);
 	}
 	return off;
 }
@@ -671,12 +733,12 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 		LWLockRelease(part_lock(pi));
 		if (!covered)
 		{
-			stat_add(p, ST_UNCACHED);
+			stat_add(ST_UNCACHED);
 			return FEED_CACHE_UNCACHED;
 		}
 		if (!expired)
 		{
-			stat_add(p, ST_HITS);
+			stat_add(ST_HITS);
 			return FEED_CACHE_HIT;
 		}
 		/* stale while revalidate: one first-page reader refreshes */
@@ -688,13 +750,13 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 			{
 				claim_build(f, user_id);
 				part_write_unlock(pi);
-				stat_add(p, ST_MISSES);
+				stat_add(ST_MISSES);
 				return FEED_CACHE_BUILD;
 			}
 			part_write_unlock(pi);
 		}
 		*stale = true;
-		stat_add(p, ST_STALE);
+		stat_add(ST_STALE);
 		return FEED_CACHE_HIT;
 	}
 	LWLockRelease(part_lock(pi));
@@ -702,15 +764,15 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 	if (!first_page)
 	{
 		/* deeper pages of an uncached feed are not worth a build */
-		stat_add(p, ST_UNCACHED);
+		stat_add(ST_UNCACHED);
 		return FEED_CACHE_UNCACHED;
 	}
 
-	stat_add(p, ST_MISSES);
+	stat_add(ST_MISSES);
 	if (f == NULL && !door_admit(user_id))
 	{
 		/* a feed read for the first time lately: no window yet */
-		stat_add(p, ST_UNCACHED);
+		stat_add(ST_UNCACHED);
 		return FEED_CACHE_UNCACHED;
 	}
 	start = GetCurrentTimestamp();
@@ -739,7 +801,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 			{
 				part_write_unlock(pi);
 				ConditionVariableCancelSleep();
-				stat_add(p, ST_UNCACHED);
+				stat_add(ST_UNCACHED);
 				return FEED_CACHE_UNCACHED;
 			}
 			claim_build(f, user_id);
@@ -751,7 +813,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 
 		if (!counted_wait)
 		{
-			stat_add(p, ST_WAITS);
+			stat_add(ST_WAITS);
 			counted_wait = true;
 		}
 		remaining = feed_cache_wait_ms -
@@ -759,7 +821,7 @@ feed_cache_feed_lookup(int64 user_id, int64 before, int32 lim,
 		if (remaining <= 0)
 		{
 			ConditionVariableCancelSleep();
-			stat_add(p, ST_WAIT_TIMEOUTS);
+			stat_add(ST_WAIT_TIMEOUTS);
 			return FEED_CACHE_UNCACHED;
 		}
 		/* wake now and then to notice a builder that vanished */
@@ -822,10 +884,10 @@ feed_cache_feed_install(int64 user_id, const FeedCacheEntry *entries, int n,
 		f->seq0 = building_seq0;
 		f->built_at = GetCurrentTimestamp();
 		f->valid = true;
-		stat_add(p, ST_REBUILDS);
+		stat_add(ST_REBUILDS);
 	}
 	else
-		stat_add(p, ST_REJECTED);
+		stat_add(ST_REJECTED);
 	end_build(p, f);
 	part_write_unlock(pi);
 	ConditionVariableBroadcast(&p->cv);
@@ -869,7 +931,7 @@ feed_cache_feed_discard(int64 user_id)
 	if (f != NULL)
 	{
 		f->valid = false;
-		stat_add(p, ST_DISCARDS);
+		stat_add(ST_DISCARDS);
 	}
 	part_write_unlock(pi);
 }
@@ -878,7 +940,7 @@ void
 feed_cache_count_uncached(void)
 {
 	if (feed_cache_shm != NULL)
-		stat_add(&feed_cache_shm->parts[0], ST_UNCACHED);
+		stat_add(ST_UNCACHED);
 }
 
 /* ---- read side: posts ---- */
@@ -1023,7 +1085,7 @@ feed_cache_post_get(int64 post_id, FeedCachePost *post, char *buf)
 	int			pi = part_index(post_id, false, &hash);
 	bool		hit = post_copy(pi, hash, post_id, post, buf, NULL);
 
-	stat_add(&feed_cache_shm->parts[pi], hit ? ST_POST_HITS : ST_POST_MISSES);
+	stat_add(hit ? ST_POST_HITS : ST_POST_MISSES);
 	return hit;
 }
 
@@ -1078,10 +1140,8 @@ feed_cache_posts_get(int n, const int64 *post_ids, FeedCachePost *posts, bool *f
 	}
 	if (n > 0)
 	{
-		CachePart  *p = &feed_cache_shm->parts[pis[0]];
-
-		pg_atomic_fetch_add_u64(&p->stats[ST_POST_HITS], hits);
-		pg_atomic_fetch_add_u64(&p->stats[ST_POST_MISSES], n - hits);
+		stat_add_n(ST_POST_HITS, hits);
+		stat_add_n(ST_POST_MISSES, n - hits);
 	}
 	return hits;
 }
@@ -1150,12 +1210,13 @@ feed_cache_stats(PG_FUNCTION_ARGS)
 	memset(nulls, 0, sizeof(nulls));
 	if (feed_cache_shm != NULL)
 	{
+		for (int i = 0; i < feed_cache_shm->nprocstats; i++)
+			for (int st = 0; st < ST_COUNT; st++)
+				sums[st] += pg_atomic_read_u64(&proc_stats_at(i)->stats[st]);
 		for (int i = 0; i < CACHE_FEED_PARTS + CACHE_POST_PARTS; i++)
 		{
 			CachePart  *p = &feed_cache_shm->parts[i];
 
-			for (int st = 0; st < ST_COUNT; st++)
-				sums[st] += pg_atomic_read_u64(&p->stats[st]);
 			LWLockAcquire(part_lock(i), LW_SHARED);
 			if (i < CACHE_FEED_PARTS)
 			{

@@ -104,8 +104,20 @@ typedef struct CachePart
 	Size		slots_off;		/* from the start of CacheShared */
 	Size		buckets_off;
 	pg_atomic_uint32 changes;	/* odd while an exclusive holder writes */
-	pg_atomic_uint64 stats[ST_COUNT];
 } CachePart;
+
+/*
+ * The counters behind feed.cache_stats, one set per PGPROC on a cache line
+ * of its own: the owner alone writes it, with plain stores.  Why: shared
+ * counters bumped on every hit kept a line bouncing between cores, and with
+ * them the partition headers the read path needs.  The last set is for a
+ * process without a PGPROC (atomic adds).
+ */
+typedef union CacheProcStats
+{
+	pg_atomic_uint64 stats[ST_COUNT];
+	char		pad[PG_CACHE_LINE_SIZE];
+} CacheProcStats;
 
 /*
  * Posts committed but not yet delivered to every follower.  A window built
@@ -146,6 +158,8 @@ typedef struct CacheShared
 	pg_atomic_uint32 door[DOOR_BITS / 32];
 	pg_atomic_uint32 freq_count;	/* reads counted since the last halving */
 	uint8		freq[FREQ_BLOCKS][64];	/* see freq_touch: racy on purpose */
+	int32		nprocstats;		/* PGPROCs counted, plus one shared set */
+	Size		procstats_off;	/* from the start of CacheShared */
 	CachePart	parts[CACHE_FEED_PARTS + CACHE_POST_PARTS];
 } CacheShared;
 
@@ -252,12 +266,6 @@ static inline int32
 slot_index(CachePart *p, SlotHead *s)
 {
 	return (int32) (((char *) s - ((char *) feed_cache_shm + p->slots_off)) / p->slot_size);
-}
-
-static inline void
-stat_add(CachePart *p, CacheStat st)
-{
-	pg_atomic_fetch_add_u64(&p->stats[st], 1);
 }
 
 /* Advances an atomic stamp; stamps of concurrent commits may arrive out of order. */
