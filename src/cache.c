@@ -115,10 +115,12 @@ static uint64 building_seq0 = 0;
 static CacheProcStats *my_stats = NULL;
 static bool my_stats_shared = false;
 
+/* the segment's start is not always on a line: align the address itself */
 static inline CacheProcStats *
 proc_stats_at(int i)
 {
-	return (CacheProcStats *) ((char *) feed_cache_shm + feed_cache_shm->procstats_off) + i;
+	return (CacheProcStats *) TYPEALIGN(PG_CACHE_LINE_SIZE,
+										(char *) feed_cache_shm + feed_cache_shm->procstats_off) + i;
 }
 
 static void
@@ -488,6 +490,17 @@ pow2_at_least(Size n)
 	return b;
 }
 
+/*
+ * Slots start on a cache line (the segment does), so that a post row's
+ * header and a body of average length are 3 lines, not 4 (see
+ * POST_PREFETCH_BYTES).
+ */
+static inline Size
+slots_start(Size buckets_off, int32 nbuckets)
+{
+	return TYPEALIGN(PG_CACHE_LINE_SIZE, buckets_off + nbuckets * sizeof(int32));
+}
+
 /* PGPROCs whose counters get a set of their own (see CacheProcStats) */
 static int
 proc_stats_count(void)
@@ -499,8 +512,8 @@ static Size
 cache_layout(CacheShared *init)
 {
 	int			nstats = proc_stats_count() + 1;
-	Size		stats_off = TYPEALIGN(PG_CACHE_LINE_SIZE, sizeof(CacheShared));
-	Size		off = MAXALIGN(stats_off + nstats * sizeof(CacheProcStats));
+	Size		stats_off = MAXALIGN(sizeof(CacheShared));
+	Size		off = MAXALIGN(stats_off + (nstats + 1) * sizeof(CacheProcStats));
 	Size		size = (Size) feed_cache_size_kb * 1024;
 
 	/* the fixed part comes out of the budget too (a tiny cache gets 1 slot a partition) */
@@ -527,7 +540,7 @@ cache_layout(CacheShared *init)
 			p->used = 0;
 			p->slot_size = slot_size;
 			p->buckets_off = off;
-			p->slots_off = MAXALIGN(off + nbuckets * sizeof(int32));
+			p->slots_off = slots_start(off, nbuckets);
 			for (int b = 0; b < nbuckets; b++)
 				part_buckets(p)[b] = -1;
 			for (int32 s = 0; s < (int32) nslots; s++)
@@ -541,8 +554,7 @@ cache_layout(CacheShared *init)
 			p->free_head = 0;
 			pg_atomic_init_u32(&p->changes, 0);
 		}
-		off = MAXALIGN(off + nbuckets * sizeof(int32));
-		off = MAXALIGN(off + nslots * slot_size);
+		off = MAXALIGN(slots_start(off, nbuckets) + nslots * slot_size);
 	}
 	if (init)
 	{
@@ -1090,6 +1102,14 @@ feed_cache_post_get(int64 post_id, FeedCachePost *post, char *buf)
 }
 
 #define POSTS_BATCH 128
+/*
+ * What a page's post rows are prefetched for: a slot's header and the first
+ * 124 bytes of its body (three 64-byte lines; posts average about 100).
+ * Longer bodies fetch the rest when copied: 50 rows' worth of prefetches
+ * already outnumber the lines a core can have in flight, so each line more
+ * delays the others.
+ */
+#define POST_PREFETCH_BYTES 192
 
 int
 feed_cache_posts_get(int n, const int64 *post_ids, FeedCachePost *posts, bool *found,
@@ -1128,7 +1148,7 @@ feed_cache_posts_get(int n, const int64 *post_ids, FeedCachePost *posts, bool *f
 		{
 			char	   *slot = (char *) slot_at(p, idx);
 
-			for (int off = 0; off < 256; off += 64)
+			for (int off = 0; off < POST_PREFETCH_BYTES; off += 64)
 				cache_prefetch(slot + off);
 		}
 	}
