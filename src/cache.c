@@ -115,12 +115,10 @@ static uint64 building_seq0 = 0;
 static CacheProcStats *my_stats = NULL;
 static bool my_stats_shared = false;
 
-/* the segment's start is not always on a line: align the address itself */
 static inline CacheProcStats *
 proc_stats_at(int i)
 {
-	return (CacheProcStats *) TYPEALIGN(PG_CACHE_LINE_SIZE,
-										(char *) feed_cache_shm + feed_cache_shm->procstats_off) + i;
+	return (CacheProcStats *) ((char *) feed_cache_shm + feed_cache_shm->procstats_off) + i;
 }
 
 static void
@@ -491,7 +489,10 @@ pow2_at_least(Size n)
 }
 
 /*
- * Slots start on a cache line (the segment does), so that a post row's
+ * Offsets below are from the start of CacheShared, which is on a cache line
+ * (ShmemAlloc hands out every chunk on one).
+ *
+ * Slots start on a cache line, so that a post row's
  * header and a body of average length are 3 lines, not 4 (see
  * POST_PREFETCH_BYTES).
  */
@@ -512,8 +513,8 @@ static Size
 cache_layout(CacheShared *init)
 {
 	int			nstats = proc_stats_count() + 1;
-	Size		stats_off = MAXALIGN(sizeof(CacheShared));
-	Size		off = MAXALIGN(stats_off + (nstats + 1) * sizeof(CacheProcStats));
+	Size		stats_off = TYPEALIGN(PG_CACHE_LINE_SIZE, sizeof(CacheShared));
+	Size		off = MAXALIGN(stats_off + nstats * sizeof(CacheProcStats));
 	Size		size = (Size) feed_cache_size_kb * 1024;
 
 	/* the fixed part comes out of the budget too (a tiny cache gets 1 slot a partition) */
@@ -584,6 +585,7 @@ feed_cache_shmem_startup(void)
 	if (feed_cache_size_kb == 0)
 		return;
 	feed_cache_shm = ShmemInitStruct("feed cache", cache_layout(NULL), &found);
+	Assert((uintptr_t) feed_cache_shm % PG_CACHE_LINE_SIZE == 0);
 	feed_cache_locks = GetNamedLWLockTranche("feed_cache");
 	if (found)
 		return;
